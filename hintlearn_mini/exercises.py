@@ -1,0 +1,169 @@
+"""Automatic checks for the exercises at the end of each chapter.
+
+Each ``check_*`` function runs the learner's answer on fixed inputs, compares it with
+the package's reference, and returns a :class:`CheckResult` that says *what* is wrong
+(a missing T², a wrong reduction, a wrong axis...), not only that something is. A
+check never raises on a wrong answer, so a chapter can be run top to bottom before
+the exercises are done; ``result.passed`` (or ``bool(result)``) tells the outcome and
+``result.require()`` raises for graders that want an exception.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .losses import kd_loss
+from .models import CifarResNet, count_parameters
+
+__all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_kd_loss"]
+
+
+@dataclass
+class CheckResult:
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return ("✔ " if self.passed else "✘ ") + self.message
+
+    def require(self) -> None:
+        """Raise ``AssertionError`` with the message unless the answer passed."""
+        if not self.passed:
+            raise AssertionError(self.message)
+
+
+def _report(result: CheckResult) -> CheckResult:
+    print(repr(result))
+    return result
+
+
+def _call(fn, *args):
+    """Run the learner's function; turn an exception into a failed check."""
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, CheckResult(False, "not answered yet: the function raises NotImplementedError. "
+                                        "Write its body and run the check again.")
+    except Exception as error:  # the learner's code may fail in any way: say how
+        return None, CheckResult(False, f"your function raised {type(error).__name__}: {error}")
+
+
+# ----------------------------------------------------------------- chapter 1
+def check_resnet_parameters(fn) -> CheckResult:
+    """Exercise 1: ``fn(blocks, widths, num_classes)`` counts a CIFAR ResNet's parameters.
+
+    ``widths`` is (stem, stage1, stage2, stage3), e.g. (16, 16, 32, 64) for resnet8.
+    """
+    cases = [(1, (16, 16, 32, 64), 10), (3, (16, 16, 32, 64), 10), (1, (32, 64, 128, 256), 100)]
+    for blocks, widths, classes in cases:
+        expected = count_parameters(CifarResNet(blocks, widths, classes))
+        answer, failure = _call(fn, blocks, widths, classes)
+        if failure is not None:
+            return _report(failure)
+        if not isinstance(answer, int):
+            return _report(CheckResult(False, f"return an int; got {type(answer).__name__} ({answer!r})"))
+        if answer == expected:
+            continue
+        where = f"for blocks={blocks}, widths={widths}, num_classes={classes}"
+        stem, *stages = widths
+        bn = 2 * (stem + sum(2 * w * blocks for w in stages))  # BN weight + bias everywhere
+        diff = expected - answer
+        hint = "count every convolution (3×3, no bias), BatchNorm (weight and bias) and the classifier"
+        if diff == classes:
+            hint = "the classifier (a Linear layer) has a bias too: add num_classes"
+        elif diff > 0 and diff % 2 == 0 and diff <= bn + 4 * sum(stages):
+            hint = ("some BatchNorm parameters are missing: each BatchNorm2d(C) has 2·C "
+                    "(weight and bias), including those of the 1×1 projection shortcuts")
+        elif diff > 0:
+            hint = ("a stage whose width or stride changes starts with a 1×1 projection "
+                    "shortcut (conv + BatchNorm); did you count it?")
+        return _report(CheckResult(False, f"{where} you count {answer:,} but the model has "
+                                          f"{expected:,} ({diff:+,}). Hint: {hint}."))
+    return _report(CheckResult(True, "correct for resnet8, resnet20 and resnet8x4 (100 classes)."))
+
+
+# ----------------------------------------------------------------- chapter 2
+def _logits(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(6, 10, generator=g) * 3, torch.randn(6, 10, generator=g) * 3
+
+
+def check_soft_targets(fn) -> CheckResult:
+    """Exercise 2: ``fn(logits, T)`` -> softened probabilities softmax(logits / T), (B, C)."""
+    logits, _ = _logits()
+    for T in (1.0, 4.0):
+        expected = F.softmax(logits / T, dim=1)
+        answer, failure = _call(fn, logits, T)
+        if failure is not None:
+            return _report(failure)
+        if not isinstance(answer, torch.Tensor):
+            return _report(CheckResult(False, f"return a tensor; got {type(answer).__name__}"))
+        if answer.shape != expected.shape:
+            return _report(CheckResult(False, f"shape {tuple(answer.shape)}; expected "
+                                              f"{tuple(expected.shape)} (one distribution per row)"))
+        if torch.allclose(answer, expected, atol=1e-6):
+            continue
+        if torch.allclose(answer, F.softmax(logits, dim=1), atol=1e-6):
+            return _report(CheckResult(False, f"at T={T} you return softmax(logits): divide the "
+                                              "logits by T *before* the softmax"))
+        if torch.allclose(answer, F.softmax(logits, dim=1) / T, atol=1e-6):
+            return _report(CheckResult(False, "you divide the probabilities by T; divide the "
+                                              "logits by T before the softmax, so each row still sums to 1"))
+        if torch.allclose(answer, F.softmax(logits / T, dim=0), atol=1e-6):
+            return _report(CheckResult(False, "the softmax runs over the batch (dim=0); it must "
+                                              "run over the classes (dim=1)"))
+        sums = answer.sum(1)
+        if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5):
+            return _report(CheckResult(False, f"rows must sum to 1; yours sum to {sums.tolist()}"))
+        return _report(CheckResult(False, f"at T={T} the values differ from softmax(logits / T) "
+                                          f"by up to {(answer - expected).abs().max():.3g}"))
+    return _report(CheckResult(True, "correct at T=1 and T=4."))
+
+
+def check_kd_loss(fn) -> CheckResult:
+    """Exercise 3: ``fn(student_logits, teacher_logits, T)`` -> Hinton's KD loss, a scalar.
+
+    The reference is :func:`hintlearn_mini.losses.kd_loss`: KL(teacher ‖ student) at
+    temperature T, summed over classes, averaged over the batch, times T².
+    """
+    student, teacher = _logits(1)
+    b, c = student.shape
+    T = 4.0
+    expected = kd_loss(student, teacher, T)
+    answer, failure = _call(fn, student, teacher, T)
+    if failure is not None:
+        return _report(failure)
+    if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
+        shape = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
+        return _report(CheckResult(False, f"return a scalar tensor; got {shape}: reduce over "
+                                          "classes (sum) and over the batch (mean)"))
+    answer = answer.reshape(())
+    if torch.allclose(answer, expected, rtol=1e-4):
+        return _report(CheckResult(True, f"correct: {answer.item():.4f} at T={T:g}."))
+    ratio = (answer / expected).item()
+    known = {
+        1 / T**2: "the T² factor is missing: the soft term's gradients shrink as 1/T², T² restores their size",
+        T**2: "you multiply by T² twice, or by T⁴",
+        1 / c: "you average over classes too (reduction 'mean'); sum over classes, average over the batch ('batchmean')",
+        1 / (c * T**2): "the T² factor is missing and you average over classes ('mean' instead of 'batchmean')",
+        float(b): "you sum over the batch; average over it ('batchmean')",
+        float(b) / T**2: "you sum over the batch and the T² factor is missing",
+    }
+    for factor, hint in known.items():
+        if abs(ratio - factor) < 1e-3 * max(1.0, factor):
+            return _report(CheckResult(False, f"off by a factor {ratio:.4g}: {hint}."))
+    p, q = F.softmax(teacher / T, 1), F.softmax(student / T, 1)
+    reverse = (q * (q.log() - p.log())).sum(1).mean() * T * T
+    if torch.allclose(answer, reverse, rtol=1e-4):
+        return _report(CheckResult(False, "you compute KL(student ‖ teacher); the teacher's soft "
+                                          "targets are the reference distribution: KL(teacher ‖ student)"))
+    no_temperature = kd_loss(student, teacher, 1.0) * T * T
+    if torch.allclose(answer, no_temperature, rtol=1e-4):
+        return _report(CheckResult(False, "the logits were not divided by T before the softmax"))
+    return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}; "
+                                      "check the direction of the KL, the temperature and the reductions"))

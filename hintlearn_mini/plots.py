@@ -1,0 +1,135 @@
+"""Figures and result tables that several chapters share (matplotlib only).
+
+Every function draws on a new figure and returns it, so a notebook cell ends with the
+figure and nothing else is needed to show it.
+"""
+from __future__ import annotations
+
+import statistics
+
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor
+
+from .data import ImageSet
+from .models import Features
+
+__all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
+           "accuracy_table", "plot_soft_targets"]
+
+
+def show_images(data: ImageSet, count: int = 20, columns: int = 10, seed: int = 0):
+    """A grid of ``count`` random images of ``data`` with their class names."""
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.randperm(len(data), generator=g)[:count]
+    fig, axes = plt.subplots((count + columns - 1) // columns, columns,
+                             figsize=(columns * 1.1, 1.3 * ((count + columns - 1) // columns)))
+    for ax, i in zip(axes.flat, rows.tolist()):
+        ax.imshow(data.images[i].permute(1, 2, 0).numpy())
+        ax.set_title(data.classes[data.labels[i]], fontsize=8)
+        ax.axis("off")
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_shapes(features: dict[str, Features]):
+    """One row per network: a box per tapped tensor, its width ∝ channels, height ∝ H.
+
+    ``features`` maps a network's name to the ``Features`` of one forward pass.
+    """
+    fig, axes = plt.subplots(len(features), 1, figsize=(10, 1.9 * len(features)), squeeze=False)
+    for ax, (name, feats) in zip(axes[:, 0], features.items()):
+        tensors = [("stem", feats.stem)] + [(f"stage {i}", s) for i, s in enumerate(feats.stages, 1)]
+        x = 0.0
+        for label, t in tensors:
+            c, h, w = t.shape[1:]
+            width, height = c / 16, h / 32
+            ax.add_patch(plt.Rectangle((x, (1 - height) / 2), width, height, color="tab:blue", alpha=0.35))
+            ax.text(x + width / 2, 1.05, f"{label}\n{c}×{h}×{w}", ha="center", va="bottom", fontsize=8)
+            x += width + 0.6
+        c = feats.pooled.shape[1]
+        ax.add_patch(plt.Rectangle((x, 0.45), c / 16, 0.1, color="tab:orange", alpha=0.6))
+        ax.text(x + c / 32, 1.05, f"pooled\n{c}", ha="center", va="bottom", fontsize=8)
+        ax.set_xlim(-0.3, x + c / 16 + 0.3)
+        ax.set_ylim(-0.05, 1.6)
+        ax.set_title(name, loc="left", fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_histories(histories: dict[str, list], keys=("loss", "train_acc")):
+    """Mean (line) and min–max over seeds (band) of per-epoch values, one panel per key.
+
+    ``histories`` maps a label (a method) to a list of ``History`` objects (one per seed).
+    """
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for label, runs in histories.items():
+            values = torch.tensor([run.column(key) for run in runs])  # (seeds, epochs)
+            epochs = range(1, values.shape[1] + 1)
+            line, = ax.plot(epochs, values.mean(0), label=f"{label} ({len(runs)} seeds)")
+            ax.fill_between(epochs, values.min(0).values, values.max(0).values,
+                            color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracies(results: dict[str, list[float]], reference: dict[str, float] | None = None):
+    """Test accuracy of each method: one dot per seed and the mean as a bar.
+
+    ``reference`` draws horizontal lines (e.g. ``{"teacher": 88.2}``).
+    """
+    fig, ax = plt.subplots(figsize=(1.6 * len(results) + 2, 3.4))
+    for i, (label, values) in enumerate(results.items()):
+        ax.bar(i, statistics.mean(values), color=f"C{i}", alpha=0.35, width=0.6)
+        ax.scatter([i] * len(values), values, color=f"C{i}", zorder=3)
+    for name, value in (reference or {}).items():
+        ax.axhline(value, color="grey", linestyle="--", linewidth=1)
+        ax.text(len(results) - 0.5, value, f" {name} {value:.1f}", va="bottom", ha="right", fontsize=8)
+    ax.set_xticks(range(len(results)), list(results))
+    ax.set_ylabel("test accuracy (%)")
+    low = min(min(v) for v in results.values())
+    top = max([max(v) for v in results.values()] + list((reference or {}).values()))
+    ax.set_ylim(max(0, low - 5), top + 3)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_table(results: dict[str, list[float]], seeds) -> str:
+    """Text table: method, accuracy per seed, mean ± standard deviation, gain over the first row."""
+    seeds = list(seeds)
+    head = f"{'method':<24}" + "".join(f"{'seed ' + str(s):>9}" for s in seeds) + f"{'mean ± sd':>15}{'vs first':>10}"
+    lines = [head, "-" * len(head)]
+    base = None
+    for label, values in results.items():
+        mean = statistics.mean(values)
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        base = mean if base is None else base
+        lines.append(f"{label:<24}" + "".join(f"{v:>9.2f}" for v in values)
+                     + f"{mean:>9.2f} ± {sd:<4.2f}{mean - base:>+10.2f}")
+    return "\n".join(lines)
+
+
+def plot_soft_targets(logits: Tensor, classes: list[str], temperatures=(1, 4, 10), title: str = ""):
+    """The softened distribution softmax(logits / T) of one image for several T."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    width = 0.8 / len(temperatures)
+    for i, T in enumerate(temperatures):
+        probs = torch.softmax(logits / T, dim=0)
+        ax.bar([c + (i - (len(temperatures) - 1) / 2) * width for c in range(len(classes))],
+               probs, width=width, label=f"T = {T}")
+    ax.set_xticks(range(len(classes)), classes, rotation=30)
+    ax.set_ylabel("probability")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,84 @@
+"""Sizes of every experiment in the book, chosen by one switch.
+
+``get_profile()`` reads ``HINTLEARN_PROFILE`` (default ``"laptop"``); every notebook
+takes its data size, epochs and seeds from the profile it gets, so one variable turns
+the whole book from a CI smoke test into the papers' setting:
+
+* ``quick``  — CI: every code path, tiny data; the whole book under nbval in minutes.
+* ``laptop`` — the default and the stored outputs: a chapter's experiments in about
+  five minutes on two CPU cores (student on a class-balanced 2,000-image subset,
+  8 epochs, tested on all 10,000 test images).
+* ``paper``  — a GPU: CIFAR-100, the published resnet32x4 → resnet8x4 pair and the
+  240-epoch schedule of the CRD benchmark (RepDistiller ``train_student.py``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["Profile", "PROFILES", "get_profile", "load_experiment_data", "fit_kwargs"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    dataset: str                # "cifar10" or "cifar100"
+    teacher: str                # model name (hintlearn_mini.models)
+    student: str
+    train_per_class: int | None  # student's training images per class (None: all)
+    test_per_class: int | None   # test images per class (None: the whole test set)
+    epochs: int
+    batch_size: int
+    lr: float
+    schedule: str               # "onecycle" or "step"
+    seeds: tuple[int, ...]
+    eval_every: int | None = None  # test-set evaluation every n epochs (None: last only)
+    device: str = "cpu"
+
+    def describe(self) -> str:
+        train = "all" if self.train_per_class is None else f"{self.train_per_class} per class"
+        test = "all" if self.test_per_class is None else f"{self.test_per_class} per class"
+        return (f"profile {self.name!r}: {self.teacher} -> {self.student} on {self.dataset}, "
+                f"train images {train}, test images {test}, {self.epochs} epochs, batch "
+                f"{self.batch_size}, lr {self.lr} ({self.schedule}), seeds {list(self.seeds)}")
+
+
+PROFILES = {
+    "quick": Profile("quick", "cifar10", "resnet32", "resnet8", 40, 20, 2, 64, 0.05,
+                     "onecycle", (0, 1), eval_every=1),
+    "laptop": Profile("laptop", "cifar10", "resnet32", "resnet8", 200, None, 8, 64, 0.05,
+                      "onecycle", (0, 1, 2)),
+    "paper": Profile("paper", "cifar100", "resnet32x4", "resnet8x4", None, None, 240, 64, 0.05,
+                     "step", (0, 1, 2), eval_every=10, device="cuda"),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named ``name``, else ``$HINTLEARN_PROFILE``, else ``"laptop"``."""
+    name = name or os.environ.get("HINTLEARN_PROFILE", "laptop")
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)} "
+                         f"(set HINTLEARN_PROFILE or pass the name)")
+    return PROFILES[name]
+
+
+def load_experiment_data(profile: Profile, root=None):
+    """The profile's ``(train_set, test_set)``: class-balanced subsets, fixed by seed 0.
+
+    Every chapter trains its students on the same images, so their numbers compare.
+    """
+    from .data import balanced_subset, load_cifar
+
+    train_set = load_cifar(profile.dataset, "train", root=root)
+    test_set = load_cifar(profile.dataset, "test", root=root)
+    if profile.train_per_class is not None:
+        train_set = balanced_subset(train_set, profile.train_per_class, seed=0)
+    if profile.test_per_class is not None:
+        test_set = balanced_subset(test_set, profile.test_per_class, seed=0)
+    return train_set, test_set
+
+
+def fit_kwargs(profile: Profile) -> dict:
+    """The keyword arguments of :func:`hintlearn_mini.train.fit` that the profile fixes."""
+    return {"epochs": profile.epochs, "batch_size": profile.batch_size, "lr": profile.lr,
+            "schedule": profile.schedule, "eval_every": profile.eval_every, "device": profile.device}

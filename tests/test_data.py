@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from hintlearn_mini.data import (DataNotFoundError, ImageSet, augment, balanced_subset, batches,
+                                 load_cifar, normalize)
+
+
+def test_imagefolder_is_decoded_then_cached(image_folder, tmp_path):
+    train = load_cifar("cifar10", "train", root=image_folder)
+    assert train.images.shape == (12, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert train.classes == ["cat", "dog", "frog"]
+    assert train.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    cached = list((tmp_path / "cache").glob("cifar10-train-*.pt"))
+    assert len(cached) == 1
+    again = load_cifar("cifar10", "train", root=image_folder)
+    assert torch.equal(again.images, train.images)
+    assert len(load_cifar("cifar10", "test", root=image_folder)) == 6
+
+
+def test_root_from_environment_variable(image_folder, monkeypatch):
+    monkeypatch.setenv("HINTLEARN_DATA", str(image_folder))
+    assert len(load_cifar("cifar10", "train")) == 12
+
+
+def test_missing_data_lists_the_paths_searched_and_both_fixes(tmp_path):
+    with pytest.raises(DataNotFoundError) as error:
+        load_cifar("cifar10", "train", root=tmp_path / "nowhere")
+    message = str(error.value)
+    assert str(tmp_path / "nowhere" / "cifar-10-batches-py") in message
+    assert str(tmp_path / "nowhere" / "cifar10-jpeg") in message
+    assert "HINTLEARN_DATA" in message and "download=True" in message
+
+
+def test_bad_names_are_rejected(image_folder):
+    with pytest.raises(ValueError, match="cifar100"):
+        load_cifar("mnist", root=image_folder)
+    with pytest.raises(ValueError, match="'train', 'test'"):
+        load_cifar("cifar10", "val", root=image_folder)
+
+
+def test_balanced_subset_is_balanced_and_deterministic(tiny_set):
+    a = balanced_subset(tiny_set, 3, seed=1)
+    b = balanced_subset(tiny_set, 3, seed=1)
+    c = balanced_subset(tiny_set, 3, seed=2)
+    assert torch.bincount(a.labels).tolist() == [3] * 10
+    assert torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, c.images)
+    with pytest.raises(ValueError, match="has only"):
+        balanced_subset(tiny_set, 100)
+
+
+def test_augment_crops_and_flips_whole_batches():
+    images = torch.arange(2 * 3 * 32 * 32, dtype=torch.int64).view(2, 3, 32, 32).to(torch.uint8)
+    out = augment(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    again = augment(images, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+
+
+def test_augment_crop_is_a_shift_of_the_padded_image():
+    image = torch.randint(1, 255, (1, 3, 32, 32), dtype=torch.uint8)
+    for seed in range(10):
+        out = augment(image, torch.Generator().manual_seed(seed))[0]
+        padded = torch.nn.functional.pad(image[0], (4, 4, 4, 4))
+        found = any(torch.equal(out, padded[:, dy:dy + 32, dx:dx + 32]) or
+                    torch.equal(out, padded[:, dy:dy + 32, dx:dx + 32].flip(2))
+                    for dy in range(9) for dx in range(9))
+        assert found
+
+
+def test_batches_carry_dataset_indices_and_cover_every_sample(tiny_set):
+    seen = []
+    for x, y, index in batches(tiny_set, 10, train=True, seed=0, epoch=3):
+        assert x.dtype == torch.float32 and x.shape[1:] == (3, 32, 32)
+        assert torch.equal(y, tiny_set.labels[index])
+        seen += index.tolist()
+    assert sorted(seen) == list(range(len(tiny_set)))
+    first = [i.tolist() for *_, i in batches(tiny_set, 10, train=True, seed=0, epoch=3)]
+    other = [i.tolist() for *_, i in batches(tiny_set, 10, train=True, seed=0, epoch=4)]
+    assert first == [i.tolist() for *_, i in batches(tiny_set, 10, train=True, seed=0, epoch=3)]
+    assert first != other
+
+
+def test_normalize_standardises_channels():
+    images = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    out = normalize(images)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out[0, 0], torch.full((2, 2), (1 - 0.4914) / 0.2470))

@@ -1,0 +1,104 @@
+import pytest
+import torch
+
+from conftest import random_images
+from hintlearn_mini.methods import KD, Distiller
+from hintlearn_mini.models import build_model
+from hintlearn_mini.profiles import PROFILES, get_profile
+from hintlearn_mini.train import NonFiniteLossError, evaluate, fit, seed_everything
+
+
+def _run(seed, module_fn=lambda: build_model("resnet8"), **kw):
+    seed_everything(seed)
+    module = module_fn()
+    data = random_images(48)
+    history = fit(module, data, data, epochs=2, batch_size=16, lr=0.05, seed=seed, progress=False, **kw)
+    return module, history
+
+
+def _numbers(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history.epochs]
+
+
+def test_same_seed_same_numbers():
+    _, a = _run(3)
+    _, b = _run(3)
+    _, c = _run(4)
+    assert _numbers(a) == _numbers(b)
+    assert _numbers(a) != _numbers(c)
+
+
+def test_history_has_losses_accuracy_and_time_per_epoch():
+    _, history = _run(0)
+    assert [row["epoch"] for row in history.epochs] == [1, 2]
+    for row in history.epochs:
+        assert {"ce", "loss", "train_acc", "test_acc", "seconds"} <= set(row)
+        assert row["seconds"] > 0
+    assert history.final_accuracy == history.epochs[-1]["test_acc"]
+
+
+def test_training_learns_something():
+    data = random_images(200)
+    seed_everything(0)
+    model = build_model("resnet8")
+    before = evaluate(model, data)
+    fit(model, data, None, epochs=4, batch_size=25, lr=0.05, progress=False)
+    assert evaluate(model, data) > max(before, 30.0)
+
+
+class Exploding(Distiller):
+    def forward(self, x, y, index=None):
+        logits = self.student(x)
+        bad = torch.tensor(float("nan")) if self.training and self.steps >= 2 else torch.tensor(0.0)
+        self.steps += 1
+        return logits, {"ce": torch.nn.functional.cross_entropy(logits, y), "hint": bad}
+
+
+def test_nan_loss_stops_at_once_naming_epoch_step_and_term():
+    def make():
+        d = Exploding(build_model("resnet8"), build_model("resnet8"))
+        d.steps = 0
+        return d
+    with pytest.raises(NonFiniteLossError, match=r"'hint' is nan at epoch 1, step 3"):
+        _run(0, make)
+
+
+def test_distiller_keeps_teacher_frozen_in_eval_and_out_of_the_optimizer():
+    torch.manual_seed(0)
+    teacher = build_model("resnet8").train()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    distiller = KD(build_model("resnet8"), teacher)
+    distiller.train()
+    assert not teacher.training and distiller.student.training
+    assert all(not p.requires_grad for p in teacher.parameters())
+    data = random_images(32)
+    fit(distiller, data, None, epochs=1, batch_size=16, progress=False)
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(value, before[key]), f"teacher changed: {key}"
+    assert all(p.grad is None for p in teacher.parameters())
+    assert not teacher.training
+
+
+def test_kd_distiller_returns_logits_and_named_losses():
+    distiller = KD(build_model("resnet8"), build_model("resnet8"), T=4, ce_weight=0.1, kd_weight=0.9)
+    logits, losses = distiller(torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]))
+    assert logits.shape == (4, 10) and set(losses) == {"ce", "kd"}
+    sum(losses.values()).backward()
+    assert distiller.student.fc.weight.grad is not None
+
+
+def test_unknown_profile_lists_valid_names(monkeypatch):
+    with pytest.raises(ValueError, match="quick, laptop, paper"):
+        get_profile("fast")
+    monkeypatch.setenv("HINTLEARN_PROFILE", "quik")
+    with pytest.raises(ValueError, match="'quik'"):
+        get_profile()
+    monkeypatch.setenv("HINTLEARN_PROFILE", "quick")
+    assert get_profile() is PROFILES["quick"]
+    monkeypatch.delenv("HINTLEARN_PROFILE")
+    assert get_profile().name == "laptop"
+
+
+def test_unknown_schedule_is_rejected():
+    with pytest.raises(ValueError, match="'onecycle', 'step'"):
+        _run(0, schedule="cosine")
