@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from .losses import kd_loss
 from .models import CifarResNet, count_parameters
 
-__all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_kd_loss"]
+__all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy",
+           "soft_cross_entropy"]
 
 
 @dataclass
@@ -94,11 +95,13 @@ def _logits(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_soft_targets(fn) -> CheckResult:
-    """Exercise 2: ``fn(logits, T)`` -> softened probabilities softmax(logits / T), (B, C)."""
+    """Exercise 2.1: ``fn(logits, T)`` -> softmax(logits / T) over classes, (B, C), written
+    with ``exp`` and ``sum`` only and numerically stable for large logits."""
     logits, _ = _logits()
-    for T in (1.0, 4.0):
-        expected = F.softmax(logits / T, dim=1)
-        answer, failure = _call(fn, logits, T)
+    cases = [(logits, 1.0), (logits, 4.0), (logits * 300, 1.0)]  # the last overflows a naive exp
+    for z, T in cases:
+        expected = F.softmax(z / T, dim=1)
+        answer, failure = _call(fn, z, T)
         if failure is not None:
             return _report(failure)
         if not isinstance(answer, torch.Tensor):
@@ -108,13 +111,17 @@ def check_soft_targets(fn) -> CheckResult:
                                               f"{tuple(expected.shape)} (one distribution per row)"))
         if torch.allclose(answer, expected, atol=1e-6):
             continue
-        if torch.allclose(answer, F.softmax(logits, dim=1), atol=1e-6):
+        if not torch.isfinite(answer).all():
+            return _report(CheckResult(False, f"NaN or inf for logits as large as {z.abs().max():.0f}: "
+                                              "exp overflows. Subtract each row's maximum from the "
+                                              "logits before exp; the result does not change"))
+        if torch.allclose(answer, F.softmax(z, dim=1), atol=1e-6):
             return _report(CheckResult(False, f"at T={T} you return softmax(logits): divide the "
                                               "logits by T *before* the softmax"))
-        if torch.allclose(answer, F.softmax(logits, dim=1) / T, atol=1e-6):
+        if torch.allclose(answer, F.softmax(z, dim=1) / T, atol=1e-6):
             return _report(CheckResult(False, "you divide the probabilities by T; divide the "
                                               "logits by T before the softmax, so each row still sums to 1"))
-        if torch.allclose(answer, F.softmax(logits / T, dim=0), atol=1e-6):
+        if torch.allclose(answer, F.softmax(z / T, dim=0), atol=1e-6):
             return _report(CheckResult(False, "the softmax runs over the batch (dim=0); it must "
                                               "run over the classes (dim=1)"))
         sums = answer.sum(1)
@@ -122,48 +129,52 @@ def check_soft_targets(fn) -> CheckResult:
             return _report(CheckResult(False, f"rows must sum to 1; yours sum to {sums.tolist()}"))
         return _report(CheckResult(False, f"at T={T} the values differ from softmax(logits / T) "
                                           f"by up to {(answer - expected).abs().max():.3g}"))
-    return _report(CheckResult(True, "correct at T=1 and T=4."))
+    return _report(CheckResult(True, "correct at T=1 and T=4, and stable for large logits."))
 
 
-def check_kd_loss(fn) -> CheckResult:
-    """Exercise 3: ``fn(student_logits, teacher_logits, T)`` -> Hinton's KD loss, a scalar.
+def soft_cross_entropy(student_logits, teacher_logits, T: float):
+    """T² · (1/B) Σ_b Σ_c −p_t[b,c] · log q_s[b,c]: Hinton's soft-target cross-entropy."""
+    p = F.softmax(teacher_logits / T, dim=1)
+    return -(p * F.log_softmax(student_logits / T, dim=1)).sum(1).mean() * T * T
 
-    The reference is :func:`hintlearn_mini.losses.kd_loss`: KL(teacher ‖ student) at
-    temperature T, summed over classes, averaged over the batch, times T².
-    """
+
+def check_soft_cross_entropy(fn) -> CheckResult:
+    """Exercise 2.2: ``fn(student_logits, teacher_logits, T)`` -> the soft-target
+    cross-entropy of Hinton et al., T² · mean over the batch of −Σ_c p_t log q_s."""
     student, teacher = _logits(1)
     b, c = student.shape
     T = 4.0
-    expected = kd_loss(student, teacher, T)
+    expected = soft_cross_entropy(student, teacher, T)
     answer, failure = _call(fn, student, teacher, T)
     if failure is not None:
         return _report(failure)
     if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
         shape = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
-        return _report(CheckResult(False, f"return a scalar tensor; got {shape}: reduce over "
-                                          "classes (sum) and over the batch (mean)"))
+        return _report(CheckResult(False, f"return a scalar tensor; got {shape}: sum over "
+                                          "classes, then average over the batch"))
     answer = answer.reshape(())
     if torch.allclose(answer, expected, rtol=1e-4):
         return _report(CheckResult(True, f"correct: {answer.item():.4f} at T={T:g}."))
+    if torch.allclose(answer, kd_loss(student, teacher, T), rtol=1e-4):
+        return _report(CheckResult(False, "that is the KL divergence (kd_loss); the cross-entropy "
+                                          "is larger by the teacher's entropy: use −Σ p·log q"))
     ratio = (answer / expected).item()
     known = {
         1 / T**2: "the T² factor is missing: the soft term's gradients shrink as 1/T², T² restores their size",
         T**2: "you multiply by T² twice, or by T⁴",
-        1 / c: "you average over classes too (reduction 'mean'); sum over classes, average over the batch ('batchmean')",
-        1 / (c * T**2): "the T² factor is missing and you average over classes ('mean' instead of 'batchmean')",
-        float(b): "you sum over the batch; average over it ('batchmean')",
+        1 / c: "you average over classes too; sum over classes, average over the batch",
+        1 / (c * T**2): "the T² factor is missing and you average over classes",
+        float(b): "you sum over the batch; average over it",
         float(b) / T**2: "you sum over the batch and the T² factor is missing",
     }
     for factor, hint in known.items():
         if abs(ratio - factor) < 1e-3 * max(1.0, factor):
             return _report(CheckResult(False, f"off by a factor {ratio:.4g}: {hint}."))
-    p, q = F.softmax(teacher / T, 1), F.softmax(student / T, 1)
-    reverse = (q * (q.log() - p.log())).sum(1).mean() * T * T
-    if torch.allclose(answer, reverse, rtol=1e-4):
-        return _report(CheckResult(False, "you compute KL(student ‖ teacher); the teacher's soft "
-                                          "targets are the reference distribution: KL(teacher ‖ student)"))
-    no_temperature = kd_loss(student, teacher, 1.0) * T * T
-    if torch.allclose(answer, no_temperature, rtol=1e-4):
+    if torch.allclose(answer, soft_cross_entropy(teacher, student, T), rtol=1e-4):
+        return _report(CheckResult(False, "student and teacher are swapped: the teacher's soft "
+                                          "targets p weight the student's log-probabilities log q"))
+    if torch.allclose(answer, soft_cross_entropy(student, teacher, 1.0) * T * T, rtol=1e-4):
         return _report(CheckResult(False, "the logits were not divided by T before the softmax"))
     return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}; "
-                                      "check the direction of the KL, the temperature and the reductions"))
+                                      "check which distribution is the target, the temperature "
+                                      "and the reductions"))
