@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .losses import kd_loss
 from .models import CifarResNet, count_parameters
 
-__all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy",
+__all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy", "check_regressor",
            "soft_cross_entropy"]
 
 
@@ -178,3 +178,33 @@ def check_soft_cross_entropy(fn) -> CheckResult:
     return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}; "
                                       "check which distribution is the target, the temperature "
                                       "and the reductions"))
+
+
+# ----------------------------------------------------------------- chapter 3
+def check_regressor(fn) -> CheckResult:
+    """Exercise 3.1: ``fn(student_shape, teacher_shape)`` -> an ``nn.Module`` mapping
+    (B, C_s, H_s, W_s) to (B, C_t, H_t, W_t) for H_s = H_t, 2·H_t and H_t / 2."""
+    from torch import nn
+
+    cases = [((16, 16, 16), (32, 16, 16)), ((16, 32, 32), (32, 16, 16)), ((16, 8, 8), (32, 16, 16)),
+             ((8, 10, 10), (64, 8, 8))]
+    for student_shape, teacher_shape in cases:
+        module, failure = _call(fn, student_shape, teacher_shape)
+        if failure is not None:
+            return _report(failure)
+        if not isinstance(module, nn.Module):
+            return _report(CheckResult(False, f"return an nn.Module; got {type(module).__name__}"))
+        try:
+            out = module.train()(torch.randn(2, *student_shape))
+        except Exception as error:
+            return _report(CheckResult(False, f"your regressor for {student_shape} -> {teacher_shape} "
+                                              f"fails on a (2, {', '.join(map(str, student_shape))}) batch: {error}"))
+        if tuple(out.shape[1:]) != teacher_shape:
+            hint = ("match the channels with the convolution's out_channels" if out.shape[1] != teacher_shape[0]
+                    else "a stride-2 convolution halves the size, a transposed one doubles it, and a "
+                         "convolution without padding shrinks it by kernel − 1")
+            return _report(CheckResult(False, f"for a guided layer {student_shape} and a hint {teacher_shape} "
+                                              f"your regressor outputs {tuple(out.shape[1:])}: {hint}"))
+        if not any(p.requires_grad for p in module.parameters()):
+            return _report(CheckResult(False, "the regressor has no trainable parameters"))
+    return _report(CheckResult(True, "maps equal, larger, smaller and odd-sized guided layers to the hint's shape."))

@@ -6,10 +6,11 @@ The chapter that builds each loss from scratch is named in its docstring.
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["kd_loss"]
+__all__ = ["kd_loss", "hint_loss", "attention_map", "at_loss", "fsp_matrix", "fsp_loss"]
 
 
 def _check_same_shape(what: str, a: Tensor, b: Tensor) -> None:
@@ -38,3 +39,122 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, T: float = 4.0) -> T
     log_q = F.log_softmax(student_logits / T, dim=1)
     log_p = F.log_softmax(teacher_logits / T, dim=1)
     return F.kl_div(log_q, log_p, reduction="batchmean", log_target=True) * T * T
+
+
+def _check_4d(what: str, *tensors: Tensor) -> None:
+    for t in tensors:
+        if t.dim() != 4:
+            raise ValueError(f"{what}: expected feature maps of shape (B, C, H, W), got "
+                             f"{tuple(t.shape)}; pass a stage output, not a pooled vector.")
+
+
+def hint_loss(student_regressed: Tensor, teacher_feat: Tensor) -> Tensor:
+    """FitNets' hint loss (Romero et al. 2015): mean squared error over all elements.
+
+    L_hint = (1 / (B·C·H·W)) · Σ (r(v_g) − u_h)²
+
+    ``student_regressed`` is the student's guided layer after the regressor, so it has
+    the teacher's hint shape. The paper writes ½‖·‖²; the official benchmark code
+    (RepDistiller, mdistiller) uses the element mean with β = 100, and so do we.
+
+    Shapes: (B, C, H, W) and (B, C, H, W) -> scalar.
+    Chapter: ``book/03_fitnets.ipynb``.
+    """
+    _check_same_shape("hint_loss", student_regressed, teacher_feat)
+    return F.mse_loss(student_regressed, teacher_feat)
+
+
+def _pool_to_smaller(a: Tensor, b: Tensor, what: str) -> tuple[Tensor, Tensor]:
+    """Average-pool the spatially larger of two maps to the other's size, as the
+    official AT/FSP code does (adaptive average pooling)."""
+    _check_4d(what, a, b)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{what}: batch sizes differ: {tuple(a.shape)} vs {tuple(b.shape)}; "
+                         f"both maps must come from the same images.")
+    (ha, wa), (hb, wb) = a.shape[2:], b.shape[2:]
+    if (ha, wa) == (hb, wb):
+        return a, b
+    if ha >= hb and wa >= wb:
+        return F.adaptive_avg_pool2d(a, (hb, wb)), b
+    if hb >= ha and wb >= wa:
+        return a, F.adaptive_avg_pool2d(b, (ha, wa))
+    raise ValueError(f"{what}: spatial sizes cannot be matched by pooling: {tuple(a.shape)} vs "
+                     f"{tuple(b.shape)} (one map must be at least as large in both H and W).")
+
+
+def attention_map(feat: Tensor, p: int = 2) -> Tensor:
+    """Activation-based spatial attention (Zagoruyko & Komodakis 2017, eq. 2 with F = mean_c |A|^p).
+
+    Q = normalise( flatten( (1/C) Σ_c A_c^p ) ), each sample's row L2-normalised.
+
+    The channel mean (the official code) and the paper's channel sum differ by the
+    factor C, which the normalisation cancels. As in the official code the power is
+    taken without an absolute value, which matters only for odd p on features with
+    negative values.
+
+    Shapes: (B, C, H, W) -> (B, H·W).
+    Chapter: ``book/04_attention_transfer.ipynb``.
+    """
+    _check_4d("attention_map", feat)
+    return F.normalize(feat.pow(p).mean(1).flatten(1), dim=1)
+
+
+def at_loss(student_feat: Tensor, teacher_feat: Tensor, p: int = 2) -> Tensor:
+    """Attention transfer loss for one pair of maps, as in the authors' code.
+
+    L_AT = (1 / (B·H·W)) · Σ_b Σ_j (Q_s[b, j] − Q_t[b, j])²
+
+    the mean over the batch and positions of the squared difference of the two
+    attention maps; β (1000 in the official code) is applied by the caller. The
+    paper's equation (β/2 · Σ_b ‖Q_s − Q_t‖_p, not squared) is another scale:
+    see the chapter. If the maps differ in size the larger is average-pooled to the
+    smaller first; channel counts may differ.
+
+    Shapes: (B, C_s, H_s, W_s), (B, C_t, H_t, W_t) -> scalar.
+    Chapter: ``book/04_attention_transfer.ipynb``.
+    """
+    student_feat, teacher_feat = _pool_to_smaller(student_feat, teacher_feat, "at_loss")
+    return (attention_map(student_feat, p) - attention_map(teacher_feat, p)).pow(2).mean()
+
+
+def fsp_matrix(f1: Tensor, f2: Tensor) -> Tensor:
+    """The FSP ("flow of solution procedure") matrix of Yim et al. (2017), eq. 1.
+
+    G[b, i, j] = Σ_{h,w} f1[b, i, h, w] · f2[b, j, h, w] / (H·W)
+
+    in the paper's layout (C1, C2). The larger map is average-pooled to the smaller
+    first, as the CRD authors' re-implementation (RepDistiller ``FSP.py``) does; that
+    code stores the transpose, (C2, C1), which gives the same loss.
+
+    Shapes: (B, C1, H, W), (B, C2, H', W') -> (B, C1, C2).
+    Chapter: ``book/05_fsp.ipynb``.
+    """
+    f1, f2 = _pool_to_smaller(f1, f2, "fsp_matrix")
+    b, c1, h, w = f1.shape
+    return torch.bmm(f1.reshape(b, c1, h * w), f2.reshape(b, f2.shape[1], h * w).transpose(1, 2)) / (h * w)
+
+
+def fsp_loss(student_pairs, teacher_pairs) -> Tensor:
+    """FSP distillation loss: Σ over pairs of the mean squared difference of FSP matrices.
+
+    L_FSP = Σ_i (1 / (B·C1·C2)) · ‖G_i^S − G_i^T‖²_F      (unweighted, as the official code)
+
+    Each argument is a list of ``(f_in, f_out)`` feature-map pairs; the student's and
+    teacher's pairs must have equal channel counts (the paper builds its students so).
+
+    Shapes: lists of ((B, C1, H, W), (B, C2, H', W')) -> scalar.
+    Chapter: ``book/05_fsp.ipynb``.
+    """
+    if len(student_pairs) != len(teacher_pairs) or not student_pairs:
+        raise ValueError(f"fsp_loss: got {len(student_pairs)} student pairs and "
+                         f"{len(teacher_pairs)} teacher pairs; give the same, non-zero number.")
+    total = 0.0
+    for i, ((s1, s2), (t1, t2)) in enumerate(zip(student_pairs, teacher_pairs)):
+        if s1.shape[:2] != t1.shape[:2] or s2.shape[:2] != t2.shape[:2]:
+            raise ValueError(
+                f"fsp_loss, pair {i}: channel counts differ: student {tuple(s1.shape)} & {tuple(s2.shape)} "
+                f"vs teacher {tuple(t1.shape)} & {tuple(t2.shape)}. FSP compares (C1, C2) matrices, so "
+                f"student and teacher need equal channels at the tapped layers: choose other taps "
+                f"or another pair of networks.")
+        total = total + (fsp_matrix(s1, s2) - fsp_matrix(t1, t2)).pow(2).mean()
+    return total

@@ -39,6 +39,7 @@ class History:
 
     seed: int
     epochs: list[dict] = field(default_factory=list)
+    cached: bool = False  # read back from the run cache (hintlearn_mini.runs)
 
     def column(self, key: str) -> list[float]:
         return [row[key] for row in self.epochs]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Distiller", "freeze"]
+__all__ = ["Distiller", "freeze", "probe_features", "check_stage"]
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -49,3 +49,23 @@ class Distiller(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x, y, index)")
+
+
+def probe_features(model: nn.Module, input_size: int = 32):
+    """The ``Features`` of one dummy forward (2 random images, eval mode, no gradient),
+    used to size a method's adapters from the real shapes."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        x = torch.randn(2, 3, input_size, input_size, device=next(model.parameters()).device)
+        _, feats = model(x, features=True)
+    model.train(was_training)
+    return feats
+
+
+def check_stage(method: str, stage: int, *features) -> None:
+    """Raise a clear error if ``stage`` (numbered from 1) is not a stage of every network."""
+    count = min(len(f.stages) for f in features)
+    if not 1 <= stage <= count:
+        raise ValueError(f"{method}: stage {stage} does not exist; the networks have stages "
+                         f"1..{count} (shapes {[tuple(s.shape[1:]) for s in features[0].stages]}).")
