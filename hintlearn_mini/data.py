@@ -33,7 +33,7 @@ from torch import Tensor
 
 __all__ = [
     "ImageSet", "load_cifar", "balanced_subset", "batches", "augment", "normalize",
-    "cache_dir", "DataNotFoundError", "CIFAR_MEAN", "CIFAR_STD",
+    "cache_dir", "DataNotFoundError", "CIFAR_MEAN", "CIFAR_STD", "contrast_indices",
 ]
 
 # Channel statistics of the CIFAR training sets, used to normalise inputs.
@@ -244,3 +244,22 @@ def batches(data: ImageSet, batch_size: int, train: bool = False, seed: int = 0,
         if train:
             images = augment(images, generator)
         yield normalize(images, data.name), data.labels[index], index
+
+
+def contrast_indices(labels: Tensor, index: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """For CRD: each sample's dataset index followed by K negatives, shape (B, K+1).
+
+    Column 0 is the sample's own row in the training set (the positive); the K others
+    are drawn uniformly, without replacement, from the rows of the *other* classes (the
+    official ``exact`` mode). ``labels`` are those of the whole training set.
+    """
+    labels, index = labels.cpu(), index.cpu()
+    out = torch.empty(len(index), k + 1, dtype=torch.long)
+    out[:, 0] = index
+    for row, label in enumerate(labels[index].tolist()):
+        pool = torch.nonzero(labels != label).flatten()
+        if k > len(pool):
+            raise ValueError(f"K={k} negatives asked for, but only {len(pool)} samples lie outside "
+                             f"class {label}: lower K")
+        out[row, 1:] = pool[torch.randperm(len(pool), generator=generator)[:k]]
+    return out

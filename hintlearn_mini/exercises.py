@@ -18,6 +18,7 @@ from .losses import kd_loss
 from .models import CifarResNet, count_parameters
 
 __all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy", "check_regressor",
+           "check_attention_map", "check_fsp_matrix", "check_info_nce", "check_hcl_level",
            "soft_cross_entropy"]
 
 
@@ -208,3 +209,119 @@ def check_regressor(fn) -> CheckResult:
         if not any(p.requires_grad for p in module.parameters()):
             return _report(CheckResult(False, "the regressor has no trainable parameters"))
     return _report(CheckResult(True, "maps equal, larger, smaller and odd-sized guided layers to the hint's shape."))
+
+
+# ----------------------------------------------------------------- chapter 4
+def check_attention_map(fn) -> CheckResult:
+    """Exercise 4.1: ``fn(feat, p)`` -> the (B, H·W) attention maps of (B, C, H, W) features."""
+    from .losses import attention_map
+
+    g = torch.Generator().manual_seed(0)
+    feat = torch.randn(3, 5, 4, 4, generator=g) * torch.tensor([1.0, 10.0, 0.1]).view(3, 1, 1, 1)
+    for p in (2, 4):
+        expected = attention_map(feat, p)
+        answer, failure = _call(fn, feat, p)
+        if failure is not None:
+            return _report(failure)
+        if not isinstance(answer, torch.Tensor):
+            return _report(CheckResult(False, f"return a tensor; got {type(answer).__name__}"))
+        if answer.shape != expected.shape:
+            return _report(CheckResult(False, f"shape {tuple(answer.shape)}; expected {tuple(expected.shape)}: "
+                                              "average over channels, then flatten H and W into one axis"))
+        if torch.allclose(answer, expected, atol=1e-5):
+            continue
+        unnormalised = feat.pow(p).mean(1).flatten(1)
+        batch_normalised = unnormalised / unnormalised.norm()
+        if torch.allclose(answer, batch_normalised, atol=1e-5):
+            return _report(CheckResult(False, "you normalise the whole batch at once; normalise each "
+                                              "image's map on its own (norm over dim=1)"))
+        if torch.allclose(answer, unnormalised, atol=1e-5) or torch.allclose(answer, feat.pow(p).sum(1).flatten(1), atol=1e-4):
+            return _report(CheckResult(False, "the maps are not normalised: divide each row by its L2 norm"))
+        if torch.allclose(answer, F.normalize(feat.abs().mean(1).flatten(1), dim=1), atol=1e-5):
+            return _report(CheckResult(False, f"at p={p} you average |A| without the power p"))
+        return _report(CheckResult(False, f"at p={p} your maps differ from the reference by up to "
+                                          f"{(answer - expected).abs().max():.3g}"))
+    return _report(CheckResult(True, "correct for p=2 and p=4, one unit-length map per image."))
+
+
+# ----------------------------------------------------------------- chapter 5
+def check_fsp_matrix(fn) -> CheckResult:
+    """Exercise 5.1: ``fn(f1, f2)`` -> the (B, C1, C2) FSP matrices of two maps of equal size."""
+    from .losses import fsp_matrix
+
+    g = torch.Generator().manual_seed(0)
+    f1, f2 = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 5, 4, 4, generator=g)
+    expected = fsp_matrix(f1, f2)
+    answer, failure = _call(fn, f1, f2)
+    if failure is not None:
+        return _report(failure)
+    if not isinstance(answer, torch.Tensor):
+        return _report(CheckResult(False, f"return a tensor; got {type(answer).__name__}"))
+    if answer.shape == (2, 5, 3) and torch.allclose(answer.transpose(1, 2), expected, atol=1e-5):
+        return _report(CheckResult(False, "you return the transpose, (B, C2, C1): the paper's layout is "
+                                          "G[b, i, j] with i a channel of f1 and j a channel of f2"))
+    if answer.shape != expected.shape:
+        return _report(CheckResult(False, f"shape {tuple(answer.shape)}; expected {tuple(expected.shape)} "
+                                          "= (B, channels of f1, channels of f2)"))
+    if torch.allclose(answer, expected * 16, atol=1e-4):
+        return _report(CheckResult(False, "you sum over the H·W positions; divide by H·W (the mean)"))
+    if torch.allclose(answer, expected, atol=1e-5):
+        return _report(CheckResult(True, "correct: G[b, i, j] = mean over positions of f1[b, i] · f2[b, j]."))
+    return _report(CheckResult(False, f"your matrices differ from the reference by up to "
+                                      f"{(answer - expected).abs().max():.3g}"))
+
+
+# ----------------------------------------------------------------- chapter 6
+def check_info_nce(fn) -> CheckResult:
+    """Exercise 6.1: ``fn(student_embed, teacher_embed, tau)`` -> the symmetric in-batch
+    InfoNCE loss: the mean of the two cross-entropies over the (B, B) similarity logits."""
+    g = torch.Generator().manual_seed(0)
+    s = F.normalize(torch.randn(8, 16, generator=g), dim=1)
+    t = F.normalize(s + 0.5 * torch.randn(8, 16, generator=g), dim=1)
+    tau = 0.1
+    logits = s @ t.t() / tau
+    targets = torch.arange(8)
+    one_way = F.cross_entropy(logits, targets)
+    other_way = F.cross_entropy(logits.t(), targets)
+    expected = 0.5 * (one_way + other_way)
+    answer, failure = _call(fn, s, t, tau)
+    if failure is not None:
+        return _report(failure)
+    if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
+        return _report(CheckResult(False, "return a scalar tensor (the mean over the batch)"))
+    answer = answer.reshape(())
+    if torch.allclose(answer, expected, rtol=1e-4):
+        return _report(CheckResult(True, f"correct: {answer.item():.4f}."))
+    if torch.allclose(answer, one_way, rtol=1e-4) or torch.allclose(answer, other_way, rtol=1e-4):
+        return _report(CheckResult(False, "only one direction: average the student→teacher and the "
+                                          "teacher→student cross-entropies"))
+    if torch.allclose(answer, 0.5 * (F.cross_entropy(s @ t.t(), targets) + F.cross_entropy(t @ s.t(), targets)), rtol=1e-4):
+        return _report(CheckResult(False, "the similarities are not divided by the temperature tau"))
+    return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}: the "
+                                      "positives are on the diagonal of the (B, B) logits"))
+
+
+# ----------------------------------------------------------------- chapter 7
+def check_hcl_level(fn) -> CheckResult:
+    """Exercise 7.1: ``fn(fs, ft)`` -> ReviewKD's HCL for one level (see ``losses.hcl_loss``)."""
+    from .losses import hcl_loss
+
+    g = torch.Generator().manual_seed(0)
+    for size in (8, 4, 1):
+        fs, ft = torch.randn(2, 3, size, size, generator=g), torch.randn(2, 3, size, size, generator=g)
+        expected = hcl_loss([fs], [ft])
+        answer, failure = _call(fn, fs, ft)
+        if failure is not None:
+            return _report(failure)
+        if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
+            return _report(CheckResult(False, "return a scalar tensor"))
+        answer = answer.reshape(())
+        if torch.allclose(answer, expected, rtol=1e-4):
+            continue
+        if torch.allclose(answer, F.mse_loss(fs, ft), rtol=1e-4) and size > 1:
+            return _report(CheckResult(False, f"at {size}×{size} you return the plain MSE: add the "
+                                              "MSEs of the maps pooled to 4×4, 2×2 and 1×1 (smaller than the map)"))
+        return _report(CheckResult(False, f"at {size}×{size}: expected {expected.item():.4f}, got "
+                                          f"{answer.item():.4f}; pool only to sizes smaller than the map, "
+                                          "halve the weight at each pooled level, divide by the sum of weights"))
+    return _report(CheckResult(True, "correct at 8×8, 4×4 and 1×1."))

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["kd_loss", "hint_loss", "attention_map", "at_loss", "fsp_matrix", "fsp_loss"]
+__all__ = ["kd_loss", "hint_loss", "attention_map", "at_loss", "fsp_matrix", "fsp_loss", "nce_loss",
+           "hcl_loss"]
 
 
 def _check_same_shape(what: str, a: Tensor, b: Tensor) -> None:
@@ -157,4 +158,59 @@ def fsp_loss(student_pairs, teacher_pairs) -> Tensor:
                 f"student and teacher need equal channels at the tapped layers: choose other taps "
                 f"or another pair of networks.")
         total = total + (fsp_matrix(s1, s2) - fsp_matrix(t1, t2)).pow(2).mean()
+    return total
+
+
+def nce_loss(scores: Tensor, n_data: int, eps: float = 1e-7) -> Tensor:
+    """The NCE objective of CRD's official code (Tian et al. 2020, RepDistiller ``ContrastLoss``).
+
+    ``scores`` (B, K+1, 1): the critic's values already divided by the normalising
+    constant, column 0 the positive pair. With uniform noise Pn = 1/N:
+
+        log D1 = log( P_0 / (P_0 + K·Pn + ε) )                 (positive: from the data)
+        log D0 = log( K·Pn / (P_k + K·Pn + ε) ),  k = 1..K      (negatives: from the noise)
+        L = −( Σ_b log D1[b] + Σ_b Σ_k log D0[b, k] ) / B
+
+    Shapes: (B, K+1, 1) -> scalar.
+    Chapter: ``book/06_crd.ipynb``.
+    """
+    if scores.dim() != 3 or scores.shape[2] != 1 or scores.shape[1] < 2:
+        raise ValueError(f"nce_loss: expected scores of shape (B, K+1, 1) with K >= 1, got {tuple(scores.shape)}")
+    b, k = scores.shape[0], scores.shape[1] - 1
+    noise = k / n_data  # K · Pn
+    positive = scores[:, 0]
+    log_d1 = torch.log(positive / (positive + noise + eps))
+    log_d0 = torch.log(noise / (scores[:, 1:] + noise + eps))
+    return -(log_d1.sum() + log_d0.sum()) / b
+
+
+def hcl_loss(student_feats, teacher_feats) -> Tensor:
+    """ReviewKD's hierarchical context loss (Chen et al. 2021), as the official code.
+
+    For each level (fs, ft), (B, C, h, w):
+        ℓ = MSE(fs, ft) + Σ_{l in (4, 2, 1), l < h} w_l · MSE(pool_l(fs), pool_l(ft)),
+        w halving per level used (½, ¼, ⅛), then ℓ / (1 + Σ w_l);
+    summed over the levels (not averaged). MSE is the element mean; pool_l the
+    adaptive average pool to l × l.
+
+    Shapes: lists of (B, C, h, w) pairs, equal shapes per level -> scalar.
+    Chapter: ``book/07_reviewkd.ipynb``.
+    """
+    if len(student_feats) != len(teacher_feats) or not student_feats:
+        raise ValueError(f"hcl_loss: {len(student_feats)} student levels and {len(teacher_feats)} "
+                         f"teacher levels; give the same, non-zero number.")
+    total = 0.0
+    for i, (fs, ft) in enumerate(zip(student_feats, teacher_feats)):
+        if fs.shape != ft.shape:
+            raise ValueError(f"hcl_loss, level {i}: student {tuple(fs.shape)} vs teacher {tuple(ft.shape)}; "
+                             f"each fused student level must have its teacher level's shape.")
+        level = F.mse_loss(fs, ft)
+        weight, weights = 1.0, 1.0
+        for size in (4, 2, 1):
+            if size >= fs.shape[2]:
+                continue
+            weight /= 2.0
+            level = level + weight * F.mse_loss(F.adaptive_avg_pool2d(fs, size), F.adaptive_avg_pool2d(ft, size))
+            weights += weight
+        total = total + level / weights
     return total

@@ -5,6 +5,7 @@ figure and nothing else is needed to show it.
 """
 from __future__ import annotations
 
+import math
 import statistics
 
 import matplotlib.pyplot as plt
@@ -15,7 +16,7 @@ from .data import ImageSet
 from .models import Features
 
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
-           "accuracy_table", "plot_soft_targets"]
+           "accuracy_table", "verdict", "plot_soft_targets"]
 
 
 def show_images(data: ImageSet, count: int = 20, columns: int = 10, seed: int = 0):
@@ -116,6 +117,33 @@ def accuracy_table(results: dict[str, list[float]], seeds) -> str:
         lines.append(f"{label:<24}" + "".join(f"{v:>9.2f}" for v in values)
                      + f"{mean:>9.2f} ± {sd:<4.2f}{mean - base:>+10.2f}")
     return "\n".join(lines)
+
+
+def verdict(results: dict[str, list[float]], name: str, base: str) -> str:
+    """One sentence comparing two rows of results, seed by seed where they can be paired.
+
+    Each row lists its accuracies in the order of the profile's seeds; a shorter row ran
+    with the first seeds only. Over the seeds both rows share (the same initial student,
+    batch order and augmentation), the per-seed differences are compared: the gain is
+    called clear when its mean exceeds twice its standard error (|t| > 2). With a single
+    shared seed there is no spread to judge by, and the sentence says so.
+    """
+    a, b = results[name], results[base]
+    n = min(len(a), len(b))
+    diffs = [x - y for x, y in zip(a[:n], b[:n])]
+    gain = statistics.mean(diffs)
+    wins = sum(d > 0 for d in diffs)
+    if n > 1:
+        sd = statistics.stdev(diffs)
+        t = gain / (sd / n ** 0.5) if sd > 0 else math.copysign(math.inf, gain)
+        word = "clearly above" if t > 2 else "clearly below" if t < -2 else "within the noise of"
+        detail = f"standard deviation of the differences {sd:.2f}, better on {wins} of {n} seeds"
+    else:
+        word, detail = "one seed only, no spread to judge by:", "more seeds are needed to tell"
+    sentence = f"{name}: {gain:+.2f} points against {base} over {n} shared seed{'s' * (n > 1)}, {word} it ({detail})"
+    sentence = sentence.replace("by: it", "by")
+    print(sentence)
+    return sentence
 
 
 def plot_soft_targets(logits: Tensor, classes: list[str], temperatures=(1, 4, 10), title: str = ""):

@@ -7,7 +7,7 @@ the whole book from a CI smoke test into the papers' setting:
 * ``quick``  — CI: every code path, tiny data; the whole book under nbval in minutes.
 * ``laptop`` — the default and the stored outputs: a chapter's experiments in about
   five minutes on two CPU cores (student on a class-balanced 2,000-image subset,
-  8 epochs, tested on all 10,000 test images).
+  6 epochs, tested on all 10,000 test images).
 * ``paper``  — a GPU: CIFAR-100, the published resnet32x4 → resnet8x4 pair and the
   240-epoch schedule of the CRD benchmark (RepDistiller ``train_student.py``).
 """
@@ -46,7 +46,7 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", "cifar10", "resnet32", "resnet8", 40, 20, 2, 64, 0.05,
                      "onecycle", (0, 1), eval_every=1),
-    "laptop": Profile("laptop", "cifar10", "resnet32", "resnet8", 200, None, 8, 64, 0.05,
+    "laptop": Profile("laptop", "cifar10", "resnet32", "resnet8", 200, None, 6, 64, 0.05,
                       "onecycle", (0, 1, 2)),
     "paper": Profile("paper", "cifar100", "resnet32x4", "resnet8x4", None, None, 240, 64, 0.05,
                      "step", (0, 1, 2), eval_every=10, device="cuda"),

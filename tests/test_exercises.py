@@ -55,3 +55,57 @@ def test_soft_cross_entropy_check_names_the_mistake():
         assert "expected" in str(error)
     else:
         raise AssertionError("require() must raise for a wrong answer")
+
+
+def test_regressor_check():
+    from torch import nn
+    from hintlearn_mini.exercises import check_regressor
+    from hintlearn_mini.methods.fitnets import ConvRegressor
+    assert check_regressor(lambda s, t: ConvRegressor(s, t))
+    only_1x1 = check_regressor(lambda s, t: nn.Conv2d(s[0], t[0], 1))
+    assert not only_1x1 and "outputs (32, 32, 32)" in only_1x1.message
+    wrong_channels = check_regressor(lambda s, t: nn.Conv2d(s[0], 7, 1))
+    assert "out_channels" in wrong_channels.message
+
+
+def test_attention_map_check():
+    from hintlearn_mini.exercises import check_attention_map
+    assert check_attention_map(lambda f, p: F.normalize(f.pow(p).mean(1).flatten(1), dim=1))
+    assert "each image" in check_attention_map(lambda f, p: f.pow(p).mean(1).flatten(1) / f.pow(p).mean(1).flatten(1).norm()).message
+    assert "not normalised" in check_attention_map(lambda f, p: f.pow(p).mean(1).flatten(1)).message
+    assert "shape" in check_attention_map(lambda f, p: f.pow(p).mean(1)).message
+
+
+def test_fsp_matrix_check():
+    from hintlearn_mini.exercises import check_fsp_matrix
+    mean = lambda a, b: torch.einsum("bihw,bjhw->bij", a, b) / (a.shape[2] * a.shape[3])
+    assert check_fsp_matrix(mean)
+    assert "transpose" in check_fsp_matrix(lambda a, b: mean(b, a)).message
+    assert "divide by H·W" in check_fsp_matrix(lambda a, b: torch.einsum("bihw,bjhw->bij", a, b)).message
+
+
+def test_verdict_pairs_the_shared_seeds(capsys):
+    from hintlearn_mini.plots import verdict
+    results = {"a": [50.0, 51.0, 52.0], "b": [40.0, 41.0, 42.0], "c": [50.5, 50.0, 53.0], "one": [60.0],
+               "two": [41.0, 42.5]}
+    assert "clearly above" in verdict(results, "a", "b")
+    assert "clearly below" in verdict(results, "b", "a")
+    assert "within the noise" in verdict(results, "c", "a")
+    assert "over 2 shared seeds" in verdict(results, "two", "b")  # the first two seeds of b
+    assert "one seed only" in verdict(results, "one", "a")
+    assert "better on 3 of 3 seeds" in verdict({"x": [41.0, 40.0, 37.0], "y": [37.0, 36.0, 35.0]}, "x", "y")
+    assert "+10.00 points" in capsys.readouterr().out
+
+
+def test_info_nce_and_hcl_checks():
+    from hintlearn_mini.exercises import check_hcl_level, check_info_nce
+    from hintlearn_mini.losses import hcl_loss
+    def info(s, t, tau):
+        logits = s @ t.t() / tau
+        target = torch.arange(len(s))
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    assert check_info_nce(info)
+    assert "one direction" in check_info_nce(lambda s, t, tau: F.cross_entropy(s @ t.t() / tau, torch.arange(len(s)))).message
+    assert "temperature" in check_info_nce(lambda s, t, tau: info(s, t, 1.0)).message
+    assert check_hcl_level(lambda a, b: hcl_loss([a], [b]))
+    assert "plain MSE" in check_hcl_level(lambda a, b: F.mse_loss(a, b)).message

@@ -33,3 +33,14 @@ def test_corrupt_teacher_copy_is_refused(tmp_path):
 def test_unknown_teacher_lists_available(tmp_path):
     with pytest.raises(FileNotFoundError, match="resnet32_cifar10"):
         teacher_manifest("resnet99_cifar10")
+
+
+def test_retraining_writes_a_loadable_teacher_and_manifest(image_folder, tmp_path):
+    from hintlearn_mini.zoo import TEACHER_RECIPE, train_teacher
+    recipe = dict(TEACHER_RECIPE, arch="resnet8", epochs=1, batch_size=6)
+    manifest = train_teacher(recipe, out=tmp_path / "zoo", device="cpu", data_root=str(image_folder),
+                             name="tiny_teacher")
+    assert manifest["num_classes"] == 3 and manifest["test_images"] == 6
+    assert (tmp_path / "zoo" / "tiny_teacher.json").is_file()
+    teacher = load_teacher("tiny_teacher", folder=tmp_path / "zoo")
+    assert teacher(torch.zeros(1, 3, 32, 32)).shape == (1, 3)

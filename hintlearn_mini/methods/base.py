@@ -42,6 +42,10 @@ class Distiller(nn.Module):
         with torch.no_grad():
             return self.teacher(x, features=features)
 
+    def set_progress(self, fraction: float) -> None:
+        """Called by the training loop before every step with the fraction of training
+        done, in [0, 1); methods with a schedule of their own (ReviewKD's warm-up) use it."""
+
     def extra_parameters(self) -> list[nn.Parameter]:
         """The method's own trainable parameters (neither student nor teacher)."""
         mine = {id(p) for p in self.student.parameters()} | {id(p) for p in self.teacher.parameters()}

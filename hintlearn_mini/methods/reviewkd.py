@@ -1,0 +1,132 @@
+"""ReviewKD: Distilling Knowledge via Knowledge Review (Chen, Liu, Zhao & Jia, CVPR 2021).
+
+Each stage of the student learns from the same stage of the teacher, but the student's
+feature at that stage is first *fused* with the student's deeper features, from the
+deepest back to the shallowest, by attention-based fusion (ABF) modules; each fused
+feature is compared with the teacher's by the hierarchical context loss
+(``losses.hcl_loss``):
+
+    L = CE + w · min(1, t / t_warm) · HCL,   t the fraction of training done.
+
+Defaults follow the official CIFAR-100 code (``dvlab-research/ReviewKD``):
+
+* student taps: the three stage outputs *after* the ReLU and the pooled map (C, 1, 1);
+  teacher taps: the three stage outputs *before* the ReLU and the pooled map;
+* ABF(in, mid, out, fuse): 1×1 conv + BN to ``mid``; if fusing, the deeper residual is
+  resized (nearest) and a 1×1 conv + sigmoid gives two per-pixel weights for the two
+  inputs; then 3×3 conv + BN to ``out``; mid = min(512, last student width);
+* weight w = 1.0 (the official value for resnet110 → resnet32; 0.6 for resnet56 →
+  resnet20, 5.0 for the ×4 and WRN pairs), warm-up over the first 20 of 240 epochs,
+  here the same fraction of the schedule (1/12), ramped per step instead of per epoch.
+
+The official CIFAR script never puts its teacher in eval mode (its BatchNorm uses batch
+statistics); we keep the teacher frozen in eval mode, as mdistiller and the official
+ImageNet code do.
+
+Chapter: ``book/07_reviewkd.ipynb``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..losses import hcl_loss
+from .base import Distiller, probe_features
+
+__all__ = ["ABF", "ReviewKD"]
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    """Nearest-neighbour resize to size × size (integer upsampling by repetition)."""
+    h = x.shape[-1]
+    if h == size:
+        return x
+    if size % h == 0:
+        r = size // h
+        return x.repeat_interleave(r, dim=2).repeat_interleave(r, dim=3)
+    return F.interpolate(x, (size, size), mode="nearest")
+
+
+class ABF(nn.Module):
+    """Attention-based fusion: ``forward(x, residual, shape, out_shape)`` -> (y, x')."""
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, fuse: bool):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, mid_channels, 1, bias=False), nn.BatchNorm2d(mid_channels))
+        self.conv2 = nn.Sequential(nn.Conv2d(mid_channels, out_channels, 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(out_channels))
+        self.att = nn.Sequential(nn.Conv2d(2 * mid_channels, 2, 1), nn.Sigmoid()) if fuse else None
+        nn.init.kaiming_uniform_(self.conv1[0].weight, a=1)
+        nn.init.kaiming_uniform_(self.conv2[0].weight, a=1)
+        self.last_attention: Tensor | None = None  # (B, 2, h, w) of the last call, for figures
+
+    def forward(self, x: Tensor, residual: Tensor | None = None, shape: int | None = None,
+                out_shape: int | None = None) -> tuple[Tensor, Tensor]:
+        x = self.conv1(x)                                    # (B, mid, h, w)
+        if self.att is not None:
+            if residual is None:
+                raise ValueError("this ABF fuses: pass the deeper level's residual")
+            residual = _resize(residual, shape)              # (B, mid, h, w)
+            weights = self.att(torch.cat([x, residual], 1))  # (B, 2, h, w)
+            self.last_attention = weights.detach()
+            x = x * weights[:, :1] + residual * weights[:, 1:]
+        if out_shape is not None and x.shape[-1] != out_shape:
+            x = _resize(x, out_shape)
+        return self.conv2(x), x                              # (B, out, h', w'), residual
+
+
+class ReviewKD(Distiller):
+    def __init__(self, student: nn.Module, teacher: nn.Module, weight: float = 1.0,
+                 warmup: float = 20 / 240, ce_weight: float = 1.0):
+        super().__init__(student, teacher)
+        s_taps = self.student_taps(probe_features(student))
+        t_taps = self.teacher_taps(probe_features(teacher))
+        if len(s_taps) != len(t_taps):
+            raise ValueError(f"ReviewKD: {len(s_taps)} student levels but {len(t_taps)} teacher levels")
+        in_channels = [t.shape[1] for t in s_taps]           # shallow -> deep
+        out_channels = [t.shape[1] for t in t_taps]
+        self.shapes = [t.shape[-1] for t in s_taps][::-1]     # deep -> shallow, e.g. [1, 8, 16, 32]
+        self.out_shapes = [t.shape[-1] for t in t_taps][::-1]
+        mid = min(512, in_channels[-1])
+        abfs = [ABF(c_in, mid, c_out, fuse=i < len(in_channels) - 1)
+                for i, (c_in, c_out) in enumerate(zip(in_channels, out_channels))]
+        self.abfs = nn.ModuleList(abfs[::-1])                 # deepest first: it starts the review
+        self.weight, self.warmup, self.ce_weight = weight, warmup, ce_weight
+        self.progress = 1.0  # fraction of training done; set by the training loop
+
+    @staticmethod
+    def student_taps(feats) -> list[Tensor]:
+        """Post-ReLU stage outputs and the pooled map, shallow -> deep."""
+        return [*feats.stages, feats.pooled[:, :, None, None]]
+
+    @staticmethod
+    def teacher_taps(feats) -> list[Tensor]:
+        """Pre-ReLU stage outputs and the pooled map, shallow -> deep."""
+        return [*feats.preact, feats.pooled[:, :, None, None]]
+
+    def review(self, student_taps: list[Tensor]) -> list[Tensor]:
+        """Fuse the student's taps from the deepest back; results shallow -> deep."""
+        taps = student_taps[::-1]
+        out, residual = self.abfs[0](taps[0], out_shape=self.out_shapes[0])
+        results = [out]
+        for tap, abf, shape, out_shape in zip(taps[1:], self.abfs[1:], self.shapes[1:], self.out_shapes[1:]):
+            out, residual = abf(tap, residual, shape, out_shape)
+            results.insert(0, out)
+        return results
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress = fraction
+
+    def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None):
+        logits, student_feats = self.student(x, features=True)
+        _, teacher_feats = self.teacher_forward(x, features=True)
+        fused = self.review(self.student_taps(student_feats))
+        ramp = min(1.0, self.progress / self.warmup) if self.warmup > 0 else 1.0
+        losses = {"hcl": self.weight * ramp * hcl_loss(fused, self.teacher_taps(teacher_feats))}
+        if self.ce_weight:
+            losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
+        return logits, losses
+
+    def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
+        return f"weight={self.weight}, warmup={self.warmup}, ce_weight={self.ce_weight}"
