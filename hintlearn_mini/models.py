@@ -25,7 +25,6 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hintlearn_mini.data import (DataNotFoundError, ImageSet, augment, balanced_subset, batches,
+from hintlearn_mini.data import (DataNotFoundError, augment, balanced_subset, batches,
                                  load_cifar, normalize)
 
 

@@ -17,11 +17,10 @@ Chapter: ``book/04_attention_transfer.ipynb``.
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..losses import at_loss, kd_loss
-from .base import Distiller, check_stage, probe_features
+from ..losses import at_loss
+from .base import Distiller, check_stage, output_terms, probe_features
 
 __all__ = ["AttentionTransfer"]
 
@@ -43,10 +42,7 @@ class AttentionTransfer(Distiller):
         at = sum(at_loss(student_feats.stages[i - 1], teacher_feats.stages[i - 1], self.p)
                  for i in self.stages)
         losses = {"at": self.beta * at}
-        if self.ce_weight:
-            losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
-        if self.kd_weight:
-            losses["kd"] = self.kd_weight * kd_loss(logits, teacher_logits, self.T)
+        losses.update(output_terms(logits, y, teacher_logits, self.ce_weight, self.kd_weight, self.T))
         return logits, losses
 
     def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it

@@ -12,9 +12,12 @@ statistics never move. Its forward pass runs under ``torch.no_grad()``.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Distiller", "freeze", "probe_features", "check_stage"]
+from ..losses import kd_loss
+
+__all__ = ["Distiller", "freeze", "probe_features", "check_stage", "output_terms"]
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -73,3 +76,16 @@ def check_stage(method: str, stage: int, *features) -> None:
     if not 1 <= stage <= count:
         raise ValueError(f"{method}: stage {stage} does not exist; the networks have stages "
                          f"1..{count} (shapes {[tuple(s.shape[1:]) for s in features[0].stages]}).")
+
+
+def output_terms(logits: Tensor, y: Tensor, teacher_logits: Tensor | None = None, ce_weight: float = 1.0,
+                 kd_weight: float = 0.0, T: float = 4.0) -> dict[str, Tensor]:
+    """The output-level terms a feature method may add to its own loss:
+    ``{"ce": ce_weight·CE(logits, y), "kd": kd_weight·KD_T(logits, teacher_logits)}``,
+    each left out when its weight is 0."""
+    terms = {}
+    if ce_weight:
+        terms["ce"] = ce_weight * F.cross_entropy(logits, y)
+    if kd_weight:
+        terms["kd"] = kd_weight * kd_loss(logits, teacher_logits, T)
+    return terms

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import contrast_indices
-from ..losses import kd_loss, nce_loss
-from .base import Distiller, probe_features
+from ..losses import nce_loss
+from .base import Distiller, output_terms, probe_features
 
 __all__ = ["Embed", "ContrastMemory", "CRD"]
 
@@ -142,10 +142,7 @@ class CRD(Distiller):
         p_t, p_s = self.memory(e_s, e_t, index.to(x.device), idx)
         n = self.memory.n_data
         losses = {"crd": self.beta * (nce_loss(p_t, n) + nce_loss(p_s, n))}
-        if self.ce_weight:
-            losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
-        if self.kd_weight:
-            losses["kd"] = self.kd_weight * kd_loss(logits, teacher_logits, self.T)
+        losses.update(output_terms(logits, y, teacher_logits, self.ce_weight, self.kd_weight, self.T))
         return logits, losses
 
     def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it

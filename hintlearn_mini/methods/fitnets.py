@@ -20,11 +20,10 @@ Chapter: ``book/03_fitnets.ipynb``.
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..losses import hint_loss, kd_loss
-from .base import Distiller, check_stage, probe_features
+from ..losses import hint_loss
+from .base import Distiller, check_stage, output_terms, probe_features
 
 __all__ = ["ConvRegressor", "FitNets"]
 
@@ -72,10 +71,7 @@ class FitNets(Distiller):
         teacher_logits, teacher_feats = self.teacher_forward(x, features=True)
         guided = self.regressor(student_feats.stages[self.stage - 1])  # (B, C_t, H_t, W_t)
         losses = {"hint": self.beta * hint_loss(guided, teacher_feats.stages[self.stage - 1])}
-        if self.ce_weight:
-            losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
-        if self.kd_weight:
-            losses["kd"] = self.kd_weight * kd_loss(logits, teacher_logits, self.T)
+        losses.update(output_terms(logits, y, teacher_logits, self.ce_weight, self.kd_weight, self.T))
         return logits, losses
 
     def guided_parameters(self) -> list[nn.Parameter]:

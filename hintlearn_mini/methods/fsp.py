@@ -17,11 +17,10 @@ Chapter: ``book/05_fsp.ipynb``.
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import fsp_loss
-from .base import Distiller, probe_features
+from .base import Distiller, output_terms, probe_features
 
 __all__ = ["FSP", "consecutive_pairs"]
 
@@ -47,8 +46,7 @@ class FSP(Distiller):
         logits, student_feats = self.student(x, features=True)
         _, teacher_feats = self.teacher_forward(x, features=True)
         losses = {"fsp": self.weight * fsp_loss(consecutive_pairs(student_feats), consecutive_pairs(teacher_feats))}
-        if self.ce_weight:
-            losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
+        losses.update(output_terms(logits, y, ce_weight=self.ce_weight))
         return logits, losses
 
     def feature_parameters(self) -> list[nn.Parameter]:

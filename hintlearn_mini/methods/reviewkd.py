@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import hcl_loss
-from .base import Distiller, probe_features
+from .base import Distiller, output_terms, probe_features
 
 __all__ = ["ABF", "ReviewKD"]
 
@@ -124,8 +124,7 @@ class ReviewKD(Distiller):
         fused = self.review(self.student_taps(student_feats))
         ramp = min(1.0, self.progress / self.warmup) if self.warmup > 0 else 1.0
         losses = {"hcl": self.weight * ramp * hcl_loss(fused, self.teacher_taps(teacher_feats))}
-        if self.ce_weight:
-            losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
+        losses.update(output_terms(logits, y, ce_weight=self.ce_weight))
         return logits, losses
 
     def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
