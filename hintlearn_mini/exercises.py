@@ -19,6 +19,7 @@ from .models import CifarResNet, count_parameters
 
 __all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy", "check_regressor",
            "check_attention_map", "check_fsp_matrix", "check_info_nce", "check_hcl_level",
+           "ordering_agreement", "check_ordering_agreement",
            "soft_cross_entropy"]
 
 
@@ -325,3 +326,37 @@ def check_hcl_level(fn) -> CheckResult:
                                           f"{answer.item():.4f}; pool only to sizes smaller than the map, "
                                           "halve the weight at each pooled level, divide by the sum of weights"))
     return _report(CheckResult(True, "correct at 8×8, 4×4 and 1×1."))
+
+
+# ----------------------------------------------------------------- chapter 8
+def ordering_agreement(ours: dict[str, float], theirs: dict[str, float]) -> float:
+    """Fraction of method pairs ordered the same way by two {method: accuracy} dicts
+    (ties count as disagreement)."""
+    from itertools import combinations
+
+    pairs = list(combinations(sorted(set(ours) & set(theirs)), 2))
+    if not pairs:
+        raise ValueError("ordering_agreement: the two dicts share fewer than two methods")
+    return sum((ours[a] - ours[b]) * (theirs[a] - theirs[b]) > 0 for a, b in pairs) / len(pairs)
+
+
+def check_ordering_agreement(fn) -> CheckResult:
+    """Exercise 8.1: ``fn(ours, theirs)`` -> the fraction of pairs ordered alike."""
+    cases = [({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.0, "b": 3.0, "c": 2.0}),
+             ({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}),
+             ({"a": 1.0, "b": 1.0, "c": 2.0}, {"a": 1.0, "b": 2.0, "c": 3.0})]
+    for ours, theirs in cases:
+        expected = ordering_agreement(ours, theirs)
+        answer, failure = _call(fn, ours, theirs)
+        if failure is not None:
+            return _report(failure)
+        try:
+            answer = float(answer)
+        except (TypeError, ValueError):
+            return _report(CheckResult(False, f"return a number between 0 and 1; got {answer!r}"))
+        if abs(answer - expected) > 1e-9:
+            hint = ("count each unordered pair once" if abs(answer - 2 * expected) < 1e-9 or
+                    abs(answer * 2 - expected) < 1e-9 else "a tie in either ranking counts as disagreeing")
+            return _report(CheckResult(False, f"for {ours} and {theirs} expected {expected:.3f}, got "
+                                              f"{answer:.3f}: {hint}"))
+    return _report(CheckResult(True, "correct, ties included."))

@@ -109,3 +109,17 @@ def test_info_nce_and_hcl_checks():
     assert "temperature" in check_info_nce(lambda s, t, tau: info(s, t, 1.0)).message
     assert check_hcl_level(lambda a, b: hcl_loss([a], [b]))
     assert "plain MSE" in check_hcl_level(lambda a, b: F.mse_loss(a, b)).message
+
+
+def test_ordering_agreement_and_its_check():
+    from itertools import combinations
+    from hintlearn_mini.exercises import check_ordering_agreement, ordering_agreement
+    assert ordering_agreement({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}) == 1.0
+    assert ordering_agreement({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == 0.0
+    assert ordering_agreement({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 3, "c": 2}) == 2 / 3
+    def right(o, t):
+        pairs = list(combinations(o, 2))
+        return sum((o[a] - o[b]) * (t[a] - t[b]) > 0 for a, b in pairs) / len(pairs)
+    assert check_ordering_agreement(right)
+    ties_agree = lambda o, t: sum((o[a] - o[b]) * (t[a] - t[b]) >= 0 for a, b in combinations(o, 2)) / len(list(combinations(o, 2)))
+    assert "tie" in check_ordering_agreement(ties_agree).message
