@@ -5,7 +5,7 @@ Layers, each importing only those above it:
 * ``losses``              every loss as a pure function of tensors;
 * ``data``, ``models``    CIFAR as tensors; networks with their features exposed;
 * ``methods``             the ``Distiller`` base and one file per method;
-* ``train``, ``profiles``, ``checkpoints``, ``zoo``   running experiments;
+* ``train``, ``profiles``, ``checkpoints``, ``zoo``, ``runs``, ``bench``   running experiments;
 * ``exercises``, ``plots``  teaching helpers for the notebooks.
 """
 __version__ = "0.1.0"

@@ -45,6 +45,19 @@ def _report(result: CheckResult) -> CheckResult:
     return result
 
 
+def _tensor_answer(fn, args, expected_shape, shape_hint: str):
+    """Run the learner's function and check it returns a tensor of ``expected_shape``;
+    returns ``(answer, None)`` or ``(None, failed CheckResult)``."""
+    answer, failure = _call(fn, *args)
+    if failure is not None:
+        return None, failure
+    if not isinstance(answer, torch.Tensor):
+        return None, CheckResult(False, f"return a tensor; got {type(answer).__name__}")
+    if answer.shape != expected_shape:
+        return None, CheckResult(False, f"shape {tuple(answer.shape)}; expected {tuple(expected_shape)}{shape_hint}")
+    return answer, None
+
+
 def _call(fn, *args):
     """Run the learner's function; turn an exception into a failed check."""
     try:
@@ -103,14 +116,9 @@ def check_soft_targets(fn) -> CheckResult:
     cases = [(logits, 1.0), (logits, 4.0), (logits * 300, 1.0)]  # the last overflows a naive exp
     for z, T in cases:
         expected = F.softmax(z / T, dim=1)
-        answer, failure = _call(fn, z, T)
+        answer, failure = _tensor_answer(fn, (z, T), expected.shape, " (one distribution per row)")
         if failure is not None:
             return _report(failure)
-        if not isinstance(answer, torch.Tensor):
-            return _report(CheckResult(False, f"return a tensor; got {type(answer).__name__}"))
-        if answer.shape != expected.shape:
-            return _report(CheckResult(False, f"shape {tuple(answer.shape)}; expected "
-                                              f"{tuple(expected.shape)} (one distribution per row)"))
         if torch.allclose(answer, expected, atol=1e-6):
             continue
         if not torch.isfinite(answer).all():
@@ -221,14 +229,10 @@ def check_attention_map(fn) -> CheckResult:
     feat = torch.randn(3, 5, 4, 4, generator=g) * torch.tensor([1.0, 10.0, 0.1]).view(3, 1, 1, 1)
     for p in (2, 4):
         expected = attention_map(feat, p)
-        answer, failure = _call(fn, feat, p)
+        answer, failure = _tensor_answer(fn, (feat, p), expected.shape,
+                                         ": average over channels, then flatten H and W into one axis")
         if failure is not None:
             return _report(failure)
-        if not isinstance(answer, torch.Tensor):
-            return _report(CheckResult(False, f"return a tensor; got {type(answer).__name__}"))
-        if answer.shape != expected.shape:
-            return _report(CheckResult(False, f"shape {tuple(answer.shape)}; expected {tuple(expected.shape)}: "
-                                              "average over channels, then flatten H and W into one axis"))
         if torch.allclose(answer, expected, atol=1e-5):
             continue
         unnormalised = feat.pow(p).mean(1).flatten(1)
