@@ -1,17 +1,21 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   build the book into _build/html (from the notebooks' stored outputs)
-#   make test   unit tests + every notebook under book/ executed by nbval (quick profile)
+#   make test   unit tests + every notebook under book/ and course/ executed by nbval (quick profile)
+# For a course (see book/instructor.md):
+#   make learner-book   the book with every solution hidden, into _build_learner/_build/html
+#   make assignments    `otter assign` on every master of course/assignments/, into _build_course/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+MASTERS := $(wildcard course/assignments/*/*.ipynb)
 
-.PHONY: book test venv clean
+.PHONY: book test venv learner-book assignments clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt -e ".[book,test]"
+	$(BIN)/pip install -c constraints.txt -e ".[book,test,course]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,5 +28,18 @@ book: $(STAMP)
 test: $(STAMP)
 	HINTLEARN_PROFILE=quick $(BIN)/python -m pytest
 
+learner-book: $(STAMP)
+	rm -rf _build_learner
+	$(BIN)/jupyter-book build . -W -n --keep-going --config _config_learner.yml --path-output _build_learner
+	@echo "The learner book (no solutions) is at file://$(CURDIR)/_build_learner/_build/html/index.html"
+
+assignments: $(STAMP)
+	rm -rf _build_course
+	set -e; for master in $(MASTERS); do \
+		$(BIN)/otter assign "$$master" "_build_course/$$(basename "$$master" .ipynb)"; \
+	done
+	@echo "Learner copies: _build_course/<name>/student/<name>.ipynb"
+	@echo "Solutions and autograder zips: _build_course/<name>/autograder/"
+
 clean:
-	rm -rf _build _build_learner
+	rm -rf _build _build_learner _build_course

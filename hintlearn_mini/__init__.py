@@ -6,6 +6,7 @@ Layers, each importing only those above it:
 * ``data``, ``models``    CIFAR as tensors; networks with their features exposed;
 * ``methods``             the ``Distiller`` base and one file per method;
 * ``train``, ``profiles``, ``checkpoints``, ``zoo``, ``runs``, ``bench``   running experiments;
+* ``your_own_models``     any classifier (torchvision's) tapped by layer name for the methods;
 * ``exercises``, ``plots``  teaching helpers for the notebooks.
 """
 __version__ = "0.1.0"

@@ -30,11 +30,18 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, arch: str, meta: dict | None = None) -> str:
-    """Write ``model``'s weights to ``path`` (atomically) and return the file's sha256."""
+def save_checkpoint(model: nn.Module, path: str | Path, arch: str, meta: dict | None = None,
+                    dtype: torch.dtype | None = None) -> str:
+    """Write ``model``'s weights to ``path`` (atomically) and return the file's sha256.
+
+    ``dtype=torch.float16`` stores floating-point tensors at half the size; loading
+    casts them back to the model's dtype.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}}, tmp)
     tmp.replace(path)

@@ -19,7 +19,7 @@ from .models import CifarResNet, count_parameters
 
 __all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy", "check_regressor",
            "check_attention_map", "check_fsp_matrix", "check_info_nce", "check_hcl_level",
-           "ordering_agreement", "check_ordering_agreement",
+           "ordering_agreement", "check_ordering_agreement", "matching_layers", "check_matching_layers",
            "soft_cross_entropy"]
 
 
@@ -364,3 +364,39 @@ def check_ordering_agreement(fn) -> CheckResult:
             return _report(CheckResult(False, f"for {ours} and {theirs} expected {expected:.3f}, got "
                                               f"{answer:.3f}: {hint}"))
     return _report(CheckResult(True, "correct, ties included."))
+
+
+# ----------------------------------------------------------------- chapter 9
+def matching_layers(teacher_shapes: dict[str, tuple], student_shapes: dict[str, tuple]) -> dict[str, str]:
+    """For each teacher layer with a (C, H, W) output, the *last* student layer (in order)
+    whose output has the same H × W; teacher layers without such a student layer are left out."""
+    pairs = {}
+    for t_name, t_shape in teacher_shapes.items():
+        same = [s_name for s_name, s_shape in student_shapes.items()
+                if len(s_shape) == 3 and len(t_shape) == 3 and s_shape[1:] == t_shape[1:]]
+        if same:
+            pairs[t_name] = same[-1]
+    return pairs
+
+
+def check_matching_layers(fn) -> CheckResult:
+    """Exercise 9.1: ``fn(teacher_shapes, student_shapes)`` -> {teacher layer: student layer}."""
+    teacher = {"stem": (64, 8, 8), "layer1": (64, 8, 8), "layer2": (128, 4, 4), "layer3": (256, 2, 2),
+               "fc": (10,)}
+    student = {"f0": (16, 16, 16), "f1": (16, 8, 8), "f2": (24, 4, 4), "f3": (24, 4, 4), "f4": (40, 1, 1),
+               "pool": (40, 1, 1), "head": (10,)}
+    expected = matching_layers(teacher, student)
+    answer, failure = _call(fn, teacher, student)
+    if failure is not None:
+        return _report(failure)
+    if not isinstance(answer, dict):
+        return _report(CheckResult(False, f"return a dict {{teacher layer: student layer}}; got {type(answer).__name__}"))
+    if answer.get("layer2") == "f2":
+        return _report(CheckResult(False, "layer2 pairs with f2, but f3 has the same 4×4 size and is "
+                                          "deeper: take the last student layer of that size"))
+    if "fc" in answer or "layer3" in answer:
+        return _report(CheckResult(False, "only (C, H, W) maps pair up, and only with a student map of "
+                                          "the same H × W: leave out layers without one (fc, layer3 here)"))
+    if answer != expected:
+        return _report(CheckResult(False, f"expected {expected}, got {answer}"))
+    return _report(CheckResult(True, f"correct: {expected}"))

@@ -226,9 +226,21 @@ MODEL_NAMES = tuple(_CONSTRUCTORS)
 
 
 def build_model(name: str, num_classes: int = 10) -> nn.Module:
-    """Build a model from its name (used where a name is stored: manifests, profiles)."""
+    """Build a model from its name (used where a name is stored: manifests, profiles).
+
+    ``"torchvision.<name>"`` builds ``torchvision.models.<name>(num_classes=...)``, untrained.
+    """
+    if name.startswith("torchvision."):
+        import torchvision
+
+        builder = name.removeprefix("torchvision.")
+        if builder not in torchvision.models.list_models(torchvision.models):
+            close = difflib.get_close_matches(builder, torchvision.models.list_models(torchvision.models))
+            raise ValueError(f"torchvision has no classification model {builder!r}; close matches: {close}")
+        return torchvision.models.get_model(builder, weights=None, num_classes=num_classes)
     if name not in _CONSTRUCTORS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)} "
+                         f"or torchvision.<model> (e.g. torchvision.resnet18)")
     return _CONSTRUCTORS[name](num_classes)
 
 

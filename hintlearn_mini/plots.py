@@ -105,16 +105,22 @@ def plot_accuracies(results: dict[str, list[float]], reference: dict[str, float]
 
 
 def accuracy_table(results: dict[str, list[float]], seeds) -> str:
-    """Text table: method, accuracy per seed, mean ± standard deviation, gain over the first row."""
+    """Text table: method, accuracy per seed, mean ± standard deviation, gain over the first row.
+
+    A row shorter than ``seeds`` ran with the first seeds only; its other cells show "–".
+    """
     seeds = list(seeds)
-    head = f"{'method':<24}" + "".join(f"{'seed ' + str(s):>9}" for s in seeds) + f"{'mean ± sd':>15}{'vs first':>10}"
+    too_long = [label for label, values in results.items() if len(values) > len(seeds)]
+    if too_long:
+        raise ValueError(f"accuracy_table: rows {too_long} have more values than the {len(seeds)} seeds {seeds}")
+    head = f"{'method':<24}" + "".join(f"{'seed ' + str(s):>9}" for s in seeds) + f"{'mean ± sd':>16}{'vs first':>10}"
     lines = [head, "-" * len(head)]
     base = None
     for label, values in results.items():
         mean = statistics.mean(values)
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         base = mean if base is None else base
-        lines.append(f"{label:<24}" + "".join(f"{v:>9.2f}" for v in values)
+        lines.append(f"{label:<24}" + "".join(f"{v:>9.2f}" for v in values) + f"{'–':>9}" * (len(seeds) - len(values))
                      + f"{mean:>9.2f} ± {sd:<4.2f}{mean - base:>+10.2f}")
     return "\n".join(lines)
 

@@ -8,13 +8,16 @@ the whole book from a CI smoke test into the papers' setting:
 * ``laptop`` — the default and the stored outputs: a chapter's experiments in about
   five minutes on two CPU cores (student on a class-balanced 2,000-image subset,
   6 epochs, tested on all 10,000 test images).
-* ``paper``  — a GPU: CIFAR-100, the published resnet32x4 → resnet8x4 pair and the
-  240-epoch schedule of the CRD benchmark (RepDistiller ``train_student.py``).
+* ``paper``  — a GPU: CIFAR-100, the published pairs resnet32x4 → resnet8x4 and
+  wrn_40_2 → wrn_16_2, and the 240-epoch schedule of the CRD benchmark (RepDistiller
+  ``train_student.py``: batch 64, lr 0.05, ×0.1 at epochs 150, 180 and 210, 30
+  initialisation epochs for two-stage methods). Its teachers are trained with the same
+  recipe the first time they are needed (RepDistiller ``train_teacher.py``) and cached.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Profile", "PROFILES", "get_profile", "load_experiment_data", "fit_kwargs"]
 
@@ -34,11 +37,24 @@ class Profile:
     seeds: tuple[int, ...]
     eval_every: int | None = None  # test-set evaluation every n epochs (None: last only)
     device: str = "cpu"
+    pairs: tuple[tuple[str, str], ...] = ()  # the benchmark's (teacher, student) pairs; () = the one above
+    init_epochs: int | None = None  # stage 1 of two-stage methods (None: half of ``epochs``)
+
+    def teacher_student_pairs(self) -> tuple[tuple[str, str], ...]:
+        return self.pairs or ((self.teacher, self.student),)
+
+    def stage_one_epochs(self) -> int:
+        return self.init_epochs if self.init_epochs is not None else max(1, self.epochs // 2)
+
+    def for_pair(self, teacher: str, student: str) -> "Profile":
+        """The same profile for another (teacher, student) pair."""
+        return replace(self, teacher=teacher, student=student, pairs=())
 
     def describe(self) -> str:
         train = "all" if self.train_per_class is None else f"{self.train_per_class} per class"
         test = "all" if self.test_per_class is None else f"{self.test_per_class} per class"
-        return (f"profile {self.name!r}: {self.teacher} -> {self.student} on {self.dataset}, "
+        pairs = ", ".join(f"{t} -> {s}" for t, s in self.teacher_student_pairs())
+        return (f"profile {self.name!r}: {pairs} on {self.dataset}, "
                 f"train images {train}, test images {test}, {self.epochs} epochs, batch "
                 f"{self.batch_size}, lr {self.lr} ({self.schedule}), seeds {list(self.seeds)}")
 
@@ -49,7 +65,8 @@ PROFILES = {
     "laptop": Profile("laptop", "cifar10", "resnet32", "resnet8", 200, None, 6, 64, 0.05,
                       "onecycle", (0, 1, 2)),
     "paper": Profile("paper", "cifar100", "resnet32x4", "resnet8x4", None, None, 240, 64, 0.05,
-                     "step", (0, 1, 2), eval_every=10, device="cuda"),
+                     "step", (0, 1, 2), eval_every=10, device="cuda",
+                     pairs=(("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), init_epochs=30),
 }
 
 

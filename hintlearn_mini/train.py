@@ -16,6 +16,7 @@ Chapter: ``book/01_teacher_and_student.ipynb``.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from tqdm.auto import tqdm
 
 from .data import ImageSet, batches
 
-__all__ = ["History", "fit", "evaluate", "predict", "seed_everything", "step_time", "NonFiniteLossError"]
+__all__ = ["History", "fit", "evaluate", "predict", "seed_everything", "step_time", "operator_times",
+           "NonFiniteLossError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -195,25 +197,62 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
     return history
 
 
+def _training_steps(module: nn.Module, data: ImageSet, batch_size: int, seed: int = 0):
+    """Endless training steps of ``module`` as ``fit`` runs them, one closure per full batch.
+
+    Each closure runs the forward pass (a distiller's teacher included), backward pass and
+    optimiser step on a channels-last batch that is already prepared, so that timing or
+    profiling a call measures the step and not the data augmentation.
+    """
+    distiller = _is_distiller(module)
+    module.to(memory_format=torch.channels_last).train()
+    optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], lr=0.01)
+
+    def step(x, y, index):
+        _, losses = _losses(module, x, y, index, distiller)
+        optimizer.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        optimizer.step()
+
+    epoch = 0
+    while True:
+        for x, y, index in batches(data, batch_size, True, seed, epoch):
+            if len(y) == batch_size:
+                x = x.contiguous(memory_format=torch.channels_last)
+                yield lambda x=x, y=y, index=index: step(x, y, index)
+        epoch += 1
+
+
 def step_time(module: nn.Module, data: ImageSet, batch_size: int = 64, steps: int = 8, warmup: int = 3,
               seed: int = 0) -> float:
     """Median milliseconds of one training step of ``module`` as ``fit`` runs it: the
     forward pass (a distiller's teacher included), backward pass and optimiser step, on
     channels-last batches of ``data``. The module is trained by the measurement."""
-    distiller = _is_distiller(module)
-    module.to(memory_format=torch.channels_last).train()
-    optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], lr=0.01)
-    times, epoch = [], 0
-    while len(times) < warmup + steps:
-        for x, y, index in batches(data, batch_size, True, seed, epoch):
-            if len(y) < batch_size or len(times) == warmup + steps:
-                continue
-            x = x.contiguous(memory_format=torch.channels_last)
-            start = time.perf_counter()
-            _, losses = _losses(module, x, y, index, distiller)
-            optimizer.zero_grad(set_to_none=True)
-            sum(losses.values()).backward()
-            optimizer.step()
-            times.append(time.perf_counter() - start)
-        epoch += 1
+    times = []
+    for _, step in zip(range(warmup + steps), _training_steps(module, data, batch_size, seed)):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times[warmup:])
+
+
+def operator_times(module: nn.Module, data: ImageSet, batch_size: int = 64, steps: int = 5,
+                   warmup: int = 2, seed: int = 0) -> dict[str, float]:
+    """Milliseconds per training step spent in each operator, measured by ``torch.profiler``.
+
+    The steps are those of :func:`step_time`; an operator's time is its *self* CPU time
+    (without the operators it calls), so the values add up to the whole step.
+    Returns ``{"aten::convolution_backward": 41.7, ...}``, largest first.
+    """
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # else the profiler prints its start/stop to stderr
+    from torch.profiler import ProfilerActivity, profile
+
+    run = _training_steps(module, data, batch_size, seed)
+    for _ in range(warmup):
+        next(run)()
+    prepared = [next(run) for _ in range(steps)]
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for step in prepared:
+            step()
+    totals = {e.key: e.self_cpu_time_total / 1000 / steps for e in prof.key_averages()}
+    return dict(sorted(totals.items(), key=lambda kv: kv[1], reverse=True))

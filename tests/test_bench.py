@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from conftest import random_images
-from hintlearn_mini.bench import METHODS, read_results, run_benchmark, step_costs
+from hintlearn_mini import zoo
+from hintlearn_mini.bench import METHODS, main, read_results, run_benchmark, step_costs
 from hintlearn_mini.models import build_model
 from hintlearn_mini.profiles import PROFILES
 
@@ -38,7 +40,8 @@ def test_every_method_runs_and_rows_are_tidy(tmp_path):
     stored = read_results(out)
     assert len(stored) == len(METHODS)
     assert set(stored[0]) == {"method", "seed", "accuracy", "wall_seconds", "extra_parameters",
-                              "peak_rss_mb", "profile"}
+                              "peak_rss_mb", "profile", "teacher", "student"}
+    assert {(r["teacher"], r["student"]) for r in stored} == {("resnet32", "resnet8")}
     extra = {r["method"]: int(r["extra_parameters"]) for r in stored}
     assert extra["student alone"] == 0 and extra["KD"] == 0
     assert extra["FitNets one-stage"] > 0 and extra["CRD"] > 0 and extra["ReviewKD"] > 0
@@ -57,7 +60,7 @@ def test_a_killed_benchmark_resumes_without_redoing_or_corrupting(tmp_path):
     before = read_results(out)
     assert 2 <= len(before) < 6, "kill the benchmark part-way"
     with open(out, newline="") as f:  # the file is complete CSV, never half a row
-        assert all(len(row) == 7 for row in csv.reader(f))
+        assert all(len(row) == 9 for row in csv.reader(f))
     rows = run_benchmark(out, TINY, methods, **_inputs())
     assert rows[:len(before)] == before  # finished runs kept as they were, not redone
     assert sorted((r["method"], int(r["seed"])) for r in rows) == sorted((m, s) for m in methods for s in (0, 1))
@@ -74,3 +77,61 @@ def test_step_costs_are_ratios_to_kd():
     ratios = {c["method"]: c["ratio_to_kd"] for c in costs}
     assert ratios["KD"] == 1.0 and set(ratios) == {"KD", "FitNets", "AT", "FSP", "CRD", "ReviewKD"}
     assert all(r > 0 for r in ratios.values())
+
+
+@pytest.fixture
+def tiny_cifar100(tmp_path):
+    """CIFAR-100's layout in miniature: 100 classes, one train and one test JPEG each."""
+    root = tmp_path / "cifar100-jpeg"
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "test"):
+        for c in range(100):
+            (root / split / f"class{c:03d}").mkdir(parents=True)
+            image = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8, generator=g)
+            Image.fromarray(image.numpy()).save(root / split / f"class{c:03d}" / "0.jpg")
+    return root
+
+
+def test_paper_profile_trains_its_teachers_once_and_runs_every_pair(tiny_cifar100, tmp_path, monkeypatch):
+    monkeypatch.setenv("HINTLEARN_DATA", str(tiny_cifar100))
+    paper = PROFILES["paper"]
+    tiny = dataclasses.replace(paper, train_per_class=None, test_per_class=None, epochs=1, init_epochs=1,
+                               batch_size=50, seeds=(0,), eval_every=None, device="cpu")
+    trained = []
+    real_train_teacher = zoo.train_teacher
+    monkeypatch.setattr(zoo, "train_teacher", lambda *a, **k: trained.append(a[0]["arch"]) or real_train_teacher(*a, **k))
+    out = tmp_path / "paper.csv"
+    methods = ["KD", "FSP two-stage", "ReviewKD"]
+    rows = run_benchmark(out, tiny, methods)
+    assert sorted(trained) == ["resnet32x4", "wrn_40_2"]
+    assert {(r["teacher"], r["student"]) for r in rows} == {("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")}
+    assert [r["method"] for r in rows] == methods * 2 and all(r["profile"] == "paper" for r in rows)
+    teacher = zoo.profile_teacher(tiny.for_pair("wrn_40_2", "wrn_16_2"))
+    assert sorted(trained) == ["resnet32x4", "wrn_40_2"]  # read back, not trained again
+    assert teacher.fc.out_features == 100
+    manifest = zoo.teacher_manifest("wrn_40_2_cifar100", zoo.cache_dir() / "zoo")
+    assert manifest["recipe"]["schedule"] == "step" and manifest["recipe"]["dataset"] == "cifar100"
+    zoo.profile_teacher(dataclasses.replace(tiny, epochs=2).for_pair("wrn_40_2", "wrn_16_2"))
+    assert trained.count("wrn_40_2") == 2  # another recipe: trained again
+
+
+def test_paper_profile_uses_the_published_weights_and_schedule():
+    from hintlearn_mini.bench import _reviewkd
+    paper = PROFILES["paper"]
+    assert paper.teacher_student_pairs() == (("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2"))
+    assert (paper.dataset, paper.epochs, paper.batch_size, paper.lr, paper.schedule) == ("cifar100", 240, 64, 0.05, "step")
+    assert paper.stage_one_epochs() == 30 and PROFILES["laptop"].stage_one_epochs() == 3
+    for teacher, student in paper.teacher_student_pairs():
+        pair = paper.for_pair(teacher, student)
+        assert _reviewkd(pair, zoo.build_model(teacher, 100)).weight == 5.0
+    laptop = PROFILES["laptop"]
+    assert _reviewkd(laptop, zoo.build_model("resnet32")).weight == 1.0
+
+
+def test_paper_profile_without_a_gpu_says_how_to_run_it(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="no CUDA device is visible.*--device cpu"):
+        main(["--profile", "paper"])
+    with pytest.raises(SystemExit):
+        main(["--pair", "resnet32:resnet9"])
+    assert "model names from resnet8" in capsys.readouterr().err

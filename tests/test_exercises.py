@@ -123,3 +123,21 @@ def test_ordering_agreement_and_its_check():
     assert check_ordering_agreement(right)
     ties_agree = lambda o, t: sum((o[a] - o[b]) * (t[a] - t[b]) >= 0 for a, b in combinations(o, 2)) / len(list(combinations(o, 2)))
     assert "tie" in check_ordering_agreement(ties_agree).message
+
+
+def test_matching_layers_check_names_the_mistake():
+    from hintlearn_mini.exercises import check_matching_layers, matching_layers
+
+    assert check_matching_layers(matching_layers)
+    def first_match(teacher, student):
+        pairs = {}
+        for t, ts in teacher.items():
+            same = [s for s, ss in student.items() if len(ts) == 3 and len(ss) == 3 and ss[1:] == ts[1:]]
+            if same:
+                pairs[t] = same[0]
+        return pairs
+    assert "last student layer" in check_matching_layers(first_match).message
+    def keeps_all(teacher, student):
+        return {t: matching_layers(teacher, student).get(t, "f0") for t in teacher}
+    assert "leave out" in check_matching_layers(keeps_all).message
+    assert "return a dict" in check_matching_layers(lambda t, s: [("layer1", "f1")]).message

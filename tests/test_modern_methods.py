@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from conftest import random_images
 from hintlearn_mini.data import contrast_indices
@@ -153,6 +154,34 @@ def test_abf_fuses_and_resizes():
         abf(torch.randn(2, 16, 8, 8))
     start = ABF(16, 32, 8, fuse=False)
     assert start.att is None and start(torch.randn(2, 16, 1, 1))[0].shape == (2, 8, 1, 1)
+
+
+def official_abf(abf, x, residual, shape, out_shape):
+    """The official formulation: concatenate at full resolution, then the 1×1 attention conv."""
+    x = abf.conv1(x)
+    residual = F.interpolate(residual, (shape, shape), mode="nearest")
+    weights = abf.att(torch.cat([x, residual], 1))
+    x = x * weights[:, :1] + residual * weights[:, 1:]
+    if x.shape[-1] != out_shape:
+        x = F.interpolate(x, (out_shape, out_shape), mode="nearest")
+    return abf.conv2(x), x
+
+
+@pytest.mark.parametrize("shape, out_shape", [(8, 8), (8, 16), (4, 4)])
+def test_abf_equals_the_official_concatenation(shape, out_shape):
+    torch.manual_seed(0)
+    abf = ABF(16, 32, 8, fuse=True).double()  # float64: equal up to rounding, checked tightly
+    nn.init.normal_(abf.att[0].bias)  # the bias must be counted once, not twice
+    x = torch.randn(2, 16, shape, shape, dtype=torch.float64)
+    residual = torch.randn(2, 32, 2, 2, dtype=torch.float64)
+    y, r = abf(x, residual, shape=shape, out_shape=out_shape)
+    grads = torch.autograd.grad(y.square().sum(), list(abf.parameters()))
+    y_ref, r_ref = official_abf(abf, x, residual, shape, out_shape)
+    refs = torch.autograd.grad(y_ref.square().sum(), list(abf.parameters()))
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(r, r_ref)
+    for g, ref in zip(grads, refs):
+        torch.testing.assert_close(g, ref)
 
 
 def test_reviewkd_levels_match_the_teacher_and_warm_up():

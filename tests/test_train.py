@@ -5,7 +5,7 @@ from conftest import random_images
 from hintlearn_mini.methods import KD, Distiller
 from hintlearn_mini.models import build_model
 from hintlearn_mini.profiles import PROFILES, get_profile
-from hintlearn_mini.train import NonFiniteLossError, evaluate, fit, seed_everything
+from hintlearn_mini.train import NonFiniteLossError, evaluate, fit, operator_times, seed_everything, step_time
 
 
 def _run(seed, module_fn=lambda: build_model("resnet8"), **kw):
@@ -102,3 +102,21 @@ def test_unknown_profile_lists_valid_names(monkeypatch):
 def test_unknown_schedule_is_rejected():
     with pytest.raises(ValueError, match="'onecycle', 'step'"):
         _run(0, schedule="cosine")
+
+
+def test_step_time_trains_the_module_and_skips_short_batches():
+    model = build_model("resnet8")
+    before = [p.detach().clone() for p in model.parameters()]
+    ms = step_time(model, random_images(40), batch_size=16, steps=3, warmup=1)  # 40 = 2 full batches + 8
+    assert ms > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_operator_times_add_up_to_a_step_and_name_the_convolutions():
+    data = random_images(32)
+    ops = operator_times(KD(build_model("resnet8"), build_model("resnet8")), data, batch_size=16, steps=2, warmup=1)
+    assert list(ops.values()) == sorted(ops.values(), reverse=True)
+    assert {"aten::convolution_backward", "aten::mkldnn_convolution"} & set(ops)
+    assert not {"aten::flip", "aten::randint", "aten::constant_pad_nd"} & set(ops)  # augmentation is outside
+    step_ms = step_time(KD(build_model("resnet8"), build_model("resnet8")), data, batch_size=16, steps=3, warmup=1)
+    assert 0.2 * step_ms < sum(ops.values()) < 5 * step_ms

@@ -44,3 +44,32 @@ def test_retraining_writes_a_loadable_teacher_and_manifest(image_folder, tmp_pat
     assert (tmp_path / "zoo" / "tiny_teacher.json").is_file()
     teacher = load_teacher("tiny_teacher", folder=tmp_path / "zoo")
     assert teacher(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_torchvision_models_are_built_by_name_and_stored_in_half_precision(tmp_path):
+    import torch
+
+    from hintlearn_mini.checkpoints import load_checkpoint, save_checkpoint
+    from hintlearn_mini.models import build_model
+
+    model = build_model("torchvision.mobilenet_v3_small")
+    assert type(model).__name__ == "MobileNetV3" and model.classifier[-1].out_features == 10
+    with pytest.raises(ValueError, match="close matches"):
+        build_model("torchvision.mobilenet_v3_smal")
+    full = tmp_path / "full.pt"
+    half = tmp_path / "half.pt"
+    save_checkpoint(model, full, "torchvision.mobilenet_v3_small")
+    sha = save_checkpoint(model, half, "torchvision.mobilenet_v3_small", dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    again = build_model("torchvision.mobilenet_v3_small")
+    load_checkpoint(again, half, sha256=sha)
+    w, w_again = model.features[0][0].weight, again.features[0][0].weight
+    assert w_again.dtype == torch.float32 and torch.allclose(w, w_again, atol=1e-3, rtol=1e-3)
+
+
+def test_shipped_teachers_match_their_recipes():
+    from hintlearn_mini.zoo import SHIPPED_TEACHERS
+
+    for name, recipe in SHIPPED_TEACHERS.items():
+        manifest = teacher_manifest(name)
+        assert manifest["recipe"] == recipe, f"{name}: the shipped manifest was made with another recipe"

@@ -16,7 +16,7 @@ Defaults follow the official CIFAR-100 code (``dvlab-research/ReviewKD``):
   resized (nearest) and a 1×1 conv + sigmoid gives two per-pixel weights for the two
   inputs; then 3×3 conv + BN to ``out``; mid = min(512, last student width);
 * weight w = 1.0 (the official value for resnet110 → resnet32; 0.6 for resnet56 →
-  resnet20, 5.0 for the ×4 and WRN pairs), warm-up over the first 20 of 240 epochs,
+  resnet20, 5.0 for the ×4 and WRN pairs: ``official_weight``), warm-up over the first 20 of 240 epochs,
   here the same fraction of the schedule (1/12), ramped per step instead of per epoch.
 
 The official CIFAR script never puts its teacher in eval mode (its BatchNorm uses batch
@@ -34,22 +34,40 @@ from torch import Tensor, nn
 from ..losses import hcl_loss
 from .base import Distiller, output_terms, probe_features
 
-__all__ = ["ABF", "ReviewKD"]
+__all__ = ["ABF", "ReviewKD", "OFFICIAL_WEIGHTS", "official_weight"]
+
+# The HCL weight w of each pair in the official CIFAR-100 runs
+# (dvlab-research/ReviewKD: CIFAR-100/script/reviewKD.sh), by (teacher, student).
+OFFICIAL_WEIGHTS = {
+    ("resnet56", "resnet20"): 0.6, ("resnet110", "resnet32"): 1.0, ("resnet32x4", "resnet8x4"): 5.0,
+    ("wrn_40_2", "wrn_16_2"): 5.0, ("wrn_40_2", "wrn_40_1"): 5.0,
+}
+
+
+def official_weight(teacher: str, student: str) -> float:
+    """The official weight of a pair; 1.0 (the plain-ResNet value) for a pair the code never ran."""
+    return OFFICIAL_WEIGHTS.get((teacher, student), 1.0)
 
 
 def _resize(x: Tensor, size: int) -> Tensor:
-    """Nearest-neighbour resize to size × size (integer upsampling by repetition)."""
-    h = x.shape[-1]
-    if h == size:
-        return x
-    if size % h == 0:
-        r = size // h
-        return x.repeat_interleave(r, dim=2).repeat_interleave(r, dim=3)
-    return F.interpolate(x, (size, size), mode="nearest")
+    """Nearest-neighbour resize to size × size, as the official ``F.interpolate`` call."""
+    return x if x.shape[-1] == size else F.interpolate(x, (size, size), mode="nearest")
 
 
 class ABF(nn.Module):
-    """Attention-based fusion: ``forward(x, residual, shape, out_shape)`` -> (y, x')."""
+    """Attention-based fusion: ``forward(x, residual, shape, out_shape)`` -> (y, x').
+
+    The official module concatenates x' = BN(conv1(x)) with the upsampled residual r↑ and
+    applies a 1×1 convolution W = [W_x | W_r] to the 2·mid channels at full resolution:
+
+        (a, b) = σ(W_x x' + W_r r↑ + bias),   x'' = a ⊙ x' + b ⊙ r↑.
+
+    A 1×1 convolution commutes with nearest-neighbour upsampling, so W_r r↑ = (W_r r)↑:
+    this module applies W_r to the small residual and upsamples the two-channel result.
+    Same parameters, same numbers (to float rounding), and no (B, 2·mid, h, w) copy: the
+    concatenation, the 1×1 convolution over it and their gradients were most of the
+    official formulation's extra cost on a CPU (measured in the chapter).
+    """
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, fuse: bool):
         super().__init__()
@@ -61,16 +79,22 @@ class ABF(nn.Module):
         nn.init.kaiming_uniform_(self.conv2[0].weight, a=1)
         self.last_attention: Tensor | None = None  # (B, 2, h, w) of the last call, for figures
 
+    def attention(self, x: Tensor, residual: Tensor, shape: int) -> Tensor:
+        """σ(att([x, resize(residual)])) without building the concatenation: (B, 2, h, w)."""
+        conv, mid = self.att[0], x.shape[1]
+        own = F.conv2d(x, conv.weight[:, :mid], conv.bias)           # (B, 2, h, w)
+        deep = F.conv2d(residual, conv.weight[:, mid:])              # (B, 2, h_r, w_r)
+        return self.att[1](own + _resize(deep, shape))
+
     def forward(self, x: Tensor, residual: Tensor | None = None, shape: int | None = None,
                 out_shape: int | None = None) -> tuple[Tensor, Tensor]:
         x = self.conv1(x)                                    # (B, mid, h, w)
         if self.att is not None:
             if residual is None:
                 raise ValueError("this ABF fuses: pass the deeper level's residual")
-            residual = _resize(residual, shape)              # (B, mid, h, w)
-            weights = self.att(torch.cat([x, residual], 1))  # (B, 2, h, w)
+            weights = self.attention(x, residual, shape)     # (B, 2, h, w)
             self.last_attention = weights.detach()
-            x = x * weights[:, :1] + residual * weights[:, 1:]
+            x = x * weights[:, :1] + _resize(residual, shape) * weights[:, 1:]
         if out_shape is not None and x.shape[-1] != out_shape:
             x = _resize(x, out_shape)
         return self.conv2(x), x                              # (B, out, h', w'), residual

@@ -1,0 +1,448 @@
+"""The course material: otter-grader assignments and the learner edition of the book.
+
+``course/assignments/<name>/<name>.ipynb`` is one master notebook per method chapter, in
+otter-grader's format (see book/instructor.md). These tests
+
+* read the masters: one per method chapter, named as learners receive them, stored
+  without outputs, every question with public and hidden exception-based tests;
+* run ``otter assign`` on each, into a temporary folder. Otter's own run of the tests on
+  the solutions is skipped (``--no-run-tests``): grading the solution notebook below does
+  the same, and reads the score;
+* grade the solution notebook (full marks) and the untouched learner copy (zero) with
+  ``otter run``. It exits 0 whatever the score, so the score is read from results.json;
+* check that the learner copies hold no solution and no hidden test, and run under nbval;
+* build the book as published and as the learner edition (``_config_learner.yml``), and
+  check that the learner edition has no solution text, no notebook sources and no
+  download, launch or repository buttons;
+* check that ``_config_learner.yml`` is ``_config.yml`` with the learner changes only.
+
+Everything is written to temporary folders, never into the repository.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = ROOT / "course" / "assignments"
+BIN = Path(sys.executable).parent
+METHOD_CHAPTERS = ("02_knowledge_distillation", "03_fitnets", "04_attention_transfer", "05_fsp", "06_crd",
+                   "07_reviewkd")
+MASTERS = sorted(ASSIGNMENTS.glob("*/*.ipynb"))
+NAMES = [path.stem for path in MASTERS]
+TIMEOUT = 600   # seconds for one otter, nbval or jupyter-book command
+VOID_ELEMENTS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+                           "track", "wbr"})   # HTML elements without an end tag
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[int, str]:
+    """Run a command; its exit code and the end of its output."""
+    done = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+    return done.returncode, (done.stdout + done.stderr)[-6000:]
+
+
+# --------------------------------------------------------------- reading the masters
+@dataclass
+class Question:
+    name: str
+    points: float
+    public_tests: list[str] = field(default_factory=list)   # test function names
+    hidden_tests: list[str] = field(default_factory=list)
+    solution_lines: list[str] = field(default_factory=list)
+
+
+def source(cell: dict) -> str:
+    text = cell.get("source", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def exception_test_name(code: str) -> str:
+    """The name of the function an exception-based test cell defines and calls; otter
+    accepts nothing else in such a cell."""
+    body = ast.parse(code).body
+    if (len(body) == 2 and isinstance(body[0], ast.FunctionDef) and isinstance(body[1], ast.Expr)
+            and isinstance(body[1].value, ast.Call) and getattr(body[1].value.func, "id", None) == body[0].name):
+        return body[0].name
+    raise ValueError(f"a test cell must define one function and call it, as in otter's exception-based "
+                     f"format (hidden ones start with a line '# HIDDEN'); this one does not:\n{code}")
+
+
+def solution_lines(code: str) -> list[str]:
+    """The distinctive lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` in a cell."""
+    lines, inside = [], False
+    for line in code.splitlines():
+        marker = line.strip().upper()
+        if marker in ("# BEGIN SOLUTION", "# END SOLUTION"):
+            inside = marker == "# BEGIN SOLUTION"
+        elif inside and len(line.strip()) >= 12 and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
+
+
+def read_master(path: Path) -> tuple[dict, list[Question]]:
+    """The assignment config and the questions of a master notebook (otter's raw-cell format)."""
+    config, questions, block = {}, [], None
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        text = source(cell)
+        first, _, rest = text.partition("\n")
+        first = first.strip().upper()
+        if cell["cell_type"] == "raw":
+            if first == "# ASSIGNMENT CONFIG":
+                config = yaml.safe_load(rest)
+            elif first == "# BEGIN QUESTION":
+                questions.append(Question(**yaml.safe_load(rest)))
+            elif first in ("# BEGIN SOLUTION", "# BEGIN TESTS"):
+                block = first
+            elif first.startswith("# END"):
+                block = None
+        elif cell["cell_type"] == "code" and questions and block == "# BEGIN TESTS":
+            hidden = first == "# HIDDEN"
+            name = exception_test_name(rest if hidden else text)
+            (questions[-1].hidden_tests if hidden else questions[-1].public_tests).append(name)
+        elif cell["cell_type"] == "code" and questions and block == "# BEGIN SOLUTION":
+            questions[-1].solution_lines += solution_lines(text)
+    return config, questions
+
+
+def total_points(path: Path) -> float:
+    return sum(q.points for q in read_master(path)[1])
+
+
+def test_one_master_per_method_chapter():
+    expected = [f"ch{chapter}" for chapter in METHOD_CHAPTERS]
+    assert NAMES == expected, (f"course/assignments/ should hold one master per method chapter, "
+                               f"<name>/<name>.ipynb with names {expected}; found {NAMES}")
+    missing = [c for c in METHOD_CHAPTERS if not (ROOT / "book" / f"{c}.ipynb").is_file()]
+    assert not missing, f"assignments for chapters that are not in book/: {missing}"
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=NAMES)
+def test_master_is_named_as_learners_receive_it(master: Path):
+    config, _ = read_master(master)
+    assert config.get("name") == master.stem == master.parent.name, (
+        f"{master.relative_to(ROOT)}: the folder, the file and the config's name must agree (learner copies "
+        f"open themselves by file name, and Gradescope checks the name); config name {config.get('name')!r}")
+    shared = master.parent / config.get("config_file", "")
+    assert shared.is_file() and shared.name == "otter_config.yml", (
+        f"{master.relative_to(ROOT)}: its config should load the shared settings with "
+        f"'config_file: ../otter_config.yml'; got {config.get('config_file')!r}")
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=NAMES)
+def test_master_is_stored_without_outputs(master: Path):
+    """Masters are stored clean: exception-based tests need no stored output, and nbval
+    (`make test`) runs every master. Stored outputs would only be answers going stale."""
+    cells = json.loads(master.read_text(encoding="utf-8"))["cells"]
+    dirty = [i for i, c in enumerate(cells)
+             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, (f"{master.relative_to(ROOT)}: code cells {dirty} carry outputs; clear them with "
+                       f"`.venv/bin/jupyter nbconvert --clear-output --inplace {master.relative_to(ROOT)}`")
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=NAMES)
+def test_every_question_has_public_and_hidden_tests(master: Path):
+    _, questions = read_master(master)
+    assert len(questions) >= 2, f"{master.name}: {len(questions)} question(s); an assignment asks 2 or 3"
+    for q in questions:
+        assert q.public_tests and q.hidden_tests and q.solution_lines, (
+            f"{master.name}, {q.name}: needs a solution, a public test and a hidden test (first line '# HIDDEN'); "
+            f"public {q.public_tests}, hidden {q.hidden_tests}, solution lines {len(q.solution_lines)}")
+
+
+def test_shared_otter_config_turns_off_what_cannot_run_here():
+    shared = yaml.safe_load((ASSIGNMENTS / "otter_config.yml").read_text())
+    assert shared["export_cell"]["pdf"] is False, "PDF export needs xelatex; keep export_cell: {pdf: false}"
+    assert shared["tests"] == {"files": False, "ok_format": False}, (
+        "tests must be exception-based (ok_format: false: printed output is not compared) and travel in "
+        f"the notebook (files: false); got {shared['tests']}")
+    assert shared["generate"] is True, "generate: true makes the autograder zip that otter run uses"
+
+
+# ------------------------------------------------------------------- otter assign
+@pytest.fixture(scope="module")
+def assigned(tmp_path_factory) -> dict[str, tuple[int, str, Path]]:
+    """``otter assign`` of every master: name -> (return code, log, output folder)."""
+    out = tmp_path_factory.mktemp("assigned")
+    results = {}
+    for master in MASTERS:
+        cmd = [str(BIN / "otter"), "assign", "--no-run-tests", str(master), str(out / master.stem)]
+        results[master.stem] = (*run(cmd, cwd=out), out / master.stem)
+    return results
+
+
+def assignment(assigned, name: str) -> Path:
+    """The output folder of a successful ``otter assign``; fails with otter's log otherwise."""
+    returncode, log, folder = assigned[name]
+    assert returncode == 0, f"`otter assign` of {name} failed with rc {returncode}:\n{log}"
+    return folder
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_otter_assign_succeeds(assigned, name: str):
+    folder = assignment(assigned, name)
+    expected = [folder / "student" / f"{name}.ipynb", folder / "autograder" / f"{name}.ipynb"]
+    missing = [str(p.relative_to(folder)) for p in expected if not p.is_file()]
+    zips = list((folder / "autograder").glob(f"{name}-autograder_*.zip"))
+    assert not missing and len(zips) == 1, (f"otter assign of {name} should write the learner copy, the solution "
+                                            f"notebook and one autograder zip; missing {missing}, zips {zips}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_learner_copy_has_no_solution_and_no_hidden_test(assigned, name: str):
+    copy_path = assignment(assigned, name) / "student" / f"{name}.ipynb"
+    nb = json.loads(copy_path.read_text(encoding="utf-8"))
+    text = "\n".join(source(c) for c in nb["cells"])
+    tests = json.dumps(nb["metadata"]["otter"]["tests"])
+    _, questions = read_master(ASSIGNMENTS / name / f"{name}.ipynb")
+    leaked = [line for q in questions for line in q.solution_lines if line in text]
+    hidden = [t for q in questions for t in q.hidden_tests if t in tests]
+    public = [t for q in questions for t in q.public_tests if t not in tests]
+    assert not leaked, f"the learner copy of {name} contains solution lines: {leaked}"
+    assert not hidden, f"the learner copy of {name} carries hidden tests: {hidden}"
+    assert not public, f"the learner copy of {name} lacks the public tests {public}: grader.check has nothing to run"
+
+
+# ---------------------------------------------------------------------- otter run
+def otter_run(zip_path: Path, submission: Path, out: Path) -> tuple[int, str, Path]:
+    out.mkdir(parents=True)
+    cmd = [str(BIN / "otter"), "run", "--no-logo", "-a", str(zip_path), "-o", str(out), str(submission)]
+    return (*run(cmd, cwd=out), out / "results.json")
+
+
+@pytest.fixture(scope="module")
+def graded(assigned, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, Path]]:
+    """``otter run`` of each solution notebook and each untouched learner copy:
+    (name, "solution" | "learner") -> (return code, log, results.json). Runs two at a time."""
+    out = tmp_path_factory.mktemp("graded")
+    jobs = {}
+    for name, (returncode, _, folder) in assigned.items():
+        if returncode != 0:
+            continue
+        zip_path = next((folder / "autograder").glob(f"{name}-autograder_*.zip"))
+        jobs[(name, "solution")] = (zip_path, folder / "autograder" / f"{name}.ipynb", out / name / "solution")
+        jobs[(name, "learner")] = (zip_path, folder / "student" / f"{name}.ipynb", out / name / "learner")
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        futures = {key: pool.submit(otter_run, *args) for key, args in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def score(graded, name: str, which: str) -> tuple[float, float]:
+    """(points scored, points possible) of one ``otter run``, read from its results.json."""
+    assert (name, which) in graded, f"{name} was not graded: `otter assign` failed (see test_otter_assign_succeeds)"
+    returncode, log, results = graded[(name, which)]
+    assert returncode == 0 and results.is_file(), f"`otter run` on the {which} notebook of {name} failed:\n{log}"
+    scored = [t for t in json.loads(results.read_text())["tests"] if "score" in t]
+    return sum(t["score"] for t in scored), sum(t["max_score"] for t in scored)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_notebook_gets_full_marks(graded, name: str):
+    got, possible = score(graded, name, "solution")
+    expected = total_points(ASSIGNMENTS / name / f"{name}.ipynb")
+    assert possible == expected, f"{name}: results.json counts {possible} points, the master's questions {expected}"
+    assert got == possible, (f"{name}: the solutions score {got} / {possible}; a test fails on them. Run the master "
+                             f"top to bottom (pytest {ASSIGNMENTS.relative_to(ROOT)}/{name}) to see which")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_untouched_learner_copy_gets_zero(graded, name: str):
+    got, possible = score(graded, name, "learner")
+    assert possible > 0 and got == 0, (f"{name}: an unanswered learner copy scores {got} / {possible}; some test "
+                                       "passes without an answer and so gives free points")
+
+
+def test_learner_copies_run_under_nbval(assigned, tmp_path):
+    """Every cell of every learner copy runs: unanswered questions fail their checks quietly."""
+    copies = [assignment(assigned, name) / "student" / f"{name}.ipynb" for name in NAMES]
+    code_cells = sum(1 for path in copies for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+                     if c["cell_type"] == "code")
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+           "-q", f"--rootdir={tmp_path}", *map(str, copies)]
+    returncode, log = run(cmd, cwd=tmp_path)
+    assert returncode == 0, f"nbval on the learner copies failed (rc {returncode}):\n{log}"
+    assert f"{code_cells} passed" in log, f"expected all {code_cells} code cells to be run and pass:\n{log}"
+
+
+# ------------------------------------------------------------------ the two books
+class PageText(HTMLParser):
+    """A page's text, split into what sits inside sphinx-exercise solution blocks and the rest."""
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.depth = 0   # elements open since a solution block began; 0 outside any
+        self.inside: list[str] = []
+        self.outside: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID_ELEMENTS:
+            return
+        if self.depth:
+            self.depth += 1
+        elif "solution" in (dict(attrs).get("class") or "").split():
+            self.depth = 1
+
+    def handle_endtag(self, tag):
+        if tag not in VOID_ELEMENTS and self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        (self.inside if self.depth else self.outside).append(data)
+
+
+def squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+def pages(html: Path) -> dict[str, PageText]:
+    return {p.relative_to(html).as_posix(): PageText(p.read_text(encoding="utf-8"))
+            for p in sorted(html.rglob("*.html"))}
+
+
+def stems(text: str) -> set[str]:
+    """The words of a text as Sphinx's English search index stores them."""
+    from sphinx.search.en import SearchEnglish
+
+    language = SearchEnglish({})
+    return {language.stem(word) for word in language.split(text)}
+
+
+def search_terms(html: Path) -> set[str]:
+    text = (html / "searchindex.js").read_text(encoding="utf-8")
+    return set(json.loads(text[text.index("(") + 1:text.rindex(")")])["terms"])
+
+
+def build_book(out: Path, *options: str) -> Path:
+    cmd = [str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going",
+           *options]
+    returncode, log = run(cmd, cwd=ROOT)
+    assert returncode == 0, f"`{' '.join(cmd)}` failed with rc {returncode}:\n{log}"
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory) -> dict[str, Path]:
+    """The HTML of the book as published and of the learner edition (as `make learner-book`)."""
+    return {"published": build_book(tmp_path_factory.mktemp("published")),
+            "learner": build_book(tmp_path_factory.mktemp("learner"), "--config", str(ROOT / "_config_learner.yml"))}
+
+
+@pytest.fixture(scope="module")
+def published_solutions(books) -> list[str]:
+    """The lines of the published book found only in its solutions, whitespace squeezed
+    (a line such as ``def my_fsp_matrix(f1, f2):`` also stands in the exercise's check cell)."""
+    published = pages(books["published"]).values()
+    elsewhere = "\n".join(squeeze("".join(page.outside)) for page in published)
+    lines = {squeeze(line) for page in published for line in "".join(page.inside).splitlines()}
+    return sorted(line for line in lines if len(line) >= 20 and line not in elsewhere)
+
+
+def test_published_book_shows_solutions_and_sources(books, published_solutions):
+    """The control for the learner checks below: what they look for is there when solutions are shown."""
+    html = books["published"]
+    assert len(published_solutions) >= 20, f"only {len(published_solutions)} solution lines found in {html}"
+    assert (html / "_sources").is_dir(), "the published book should offer the notebooks' sources"
+    assert "btn-download-source-button" in (html / "book" / "04_attention_transfer.html").read_text(encoding="utf-8")
+
+
+def test_learner_book_has_no_solution_text(books, published_solutions):
+    learner = pages(books["learner"])
+    blocks = [name for name, page in learner.items() if page.inside]
+    assert not blocks, f"the learner book still has solution blocks on {blocks}"
+    text = "\n".join(squeeze("".join(page.outside)) for page in learner.values())
+    leaked = sorted({line for line in published_solutions if line in text})
+    assert not leaked, f"{len(leaked)} solution lines of the published book appear in the learner book: {leaked[:5]}"
+    assert "Solution to Exercise" not in text, "a 'Solution to Exercise' title is left in the learner book"
+
+
+def test_learner_search_index_has_no_solution_words(books, published_solutions):
+    published = pages(books["published"])
+    elsewhere = stems(" ".join("".join(page.outside) for page in published.values()))
+    only_in_solutions = stems(" ".join(published_solutions)) - elsewhere
+    indexed = only_in_solutions & search_terms(books["published"])
+    assert indexed, "no word found only in solutions and in the published search index: the check below tests nothing"
+    leaked = sorted(indexed & search_terms(books["learner"]))
+    assert not leaked, f"the learner book's search index has words found only in solutions: {leaked}"
+
+
+def test_learner_book_keeps_the_exercises(books):
+    for chapter in METHOD_CHAPTERS:
+        text = (books["learner"] / "book" / f"{chapter}.html").read_text(encoding="utf-8")
+        assert 'class="exercise' in text, f"book/{chapter}.html of the learner book lost its exercises"
+
+
+def test_learner_book_has_no_sources_and_no_buttons(books):
+    html = books["learner"]
+    assert not (html / "_sources").exists(), "the learner book ships _sources/ (the notebooks, with solutions)"
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    markers = ("btn-download-source-button", "launch-buttons", f'href="{repository}')
+    found = [f"{name}: {m}" for name, p in ((p.relative_to(html), p) for p in html.rglob("*.html"))
+             for m in markers if m in p.read_text(encoding="utf-8")]
+    assert not found, f"the learner book links to the notebooks or the repository: {found[:5]}"
+
+
+def test_masters_stay_out_of_the_book(books):
+    toc = (ROOT / "_toc.yml").read_text()
+    assert "course/" not in toc, "_toc.yml lists a file under course/: masters hold solutions and hidden tests"
+    hidden = [t for m in MASTERS for q in read_master(m)[1] for t in q.hidden_tests]
+    for edition, html in books.items():
+        assert not list(html.rglob("course")), f"the {edition} book has pages from course/"
+        text = "".join(p.read_text(encoding="utf-8") for p in html.rglob("*.html"))
+        shown = [t for t in hidden if t in text]
+        assert not shown, f"the {edition} book shows hidden tests of the masters: {shown}"
+
+
+# -------------------------------------------------------- configuration and docs
+def with_learner_changes(book: dict, learner_substitutions: dict) -> dict:
+    """_config.yml as _config_learner.yml must be: hidden solutions, no sources, no
+    buttons, and its own text for each substitution of the book."""
+    config = copy.deepcopy(book)
+    config["html"].update(use_repository_button=False, use_issues_button=False, use_edit_page_button=False)
+    config.pop("launch_buttons", None)
+    book_substitutions = book["parse"]["myst_substitutions"]
+    config["parse"]["myst_substitutions"] = {k: learner_substitutions.get(k) for k in book_substitutions}
+    config["sphinx"]["recursive_update"] = True
+    config["sphinx"]["config"].update(hide_solutions=True, html_copy_source=False,
+                                      html_theme_options={"use_download_button": False})
+    return config
+
+
+def differences(expected, actual, path: str = "") -> list[str]:
+    """Where two parsed YAML documents differ, as 'key.path: expected ... , found ...'."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return [d for key in sorted(set(expected) | set(actual), key=str)
+                for d in differences(expected.get(key), actual.get(key), f"{path}.{key}" if path else str(key))]
+    return [] if expected == actual else [f"{path}: expected {expected!r}, found {actual!r}"]
+
+
+def test_learner_config_is_the_book_config_with_learner_changes():
+    book = yaml.safe_load((ROOT / "_config.yml").read_text())
+    learner = yaml.safe_load((ROOT / "_config_learner.yml").read_text())
+    substitutions = learner.get("parse", {}).get("myst_substitutions", {})
+    drift = differences(with_learner_changes(book, substitutions), learner)
+    assert not drift, ("_config_learner.yml has drifted from _config.yml (jupyter-book --config replaces "
+                       "_config.yml, so the learner config must repeat it): copy the change over.\n  "
+                       + "\n  ".join(drift))
+    same = [k for k, v in substitutions.items() if v == book["parse"]["myst_substitutions"].get(k)]
+    assert not same, f"the learner build should say something else for the substitutions {same}"
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=NAMES)
+def test_instructor_page_lists_the_assignment_and_its_points(master: Path):
+    page = (ROOT / "book" / "instructor.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith(f"| `{master.stem}` |")]
+    points = total_points(master)
+    assert len(rows) == 1 and re.search(rf"\|\s*{points:g}\s*\|\s*$", rows[0]), (
+        f"book/instructor.md should have one table row for {master.stem} ending with its {points:g} points; "
+        f"rows: {rows}")

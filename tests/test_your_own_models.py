@@ -1,0 +1,101 @@
+"""Any classifier, tapped by layer name, distilled by every method of the book."""
+import pytest
+import torch
+from torchvision.models import mobilenet_v3_small, resnet18
+
+from conftest import random_images
+from hintlearn_mini.methods import CRD, FSP, KD, AttentionTransfer, FitNets, ReviewKD
+from hintlearn_mini.models import build_model
+from hintlearn_mini.train import fit
+from hintlearn_mini.your_own_models import (TappedModel, cpu_latency_ms, layer_shapes, output_node,
+                                            parameter_count, size_on_disk_mb)
+
+TEACHER_STAGES = ["layer1", "layer2", "layer3", "layer4"]
+STUDENT_STAGES = ["features.1", "features.3", "features.8", "features.12"]
+
+
+def teacher():
+    torch.manual_seed(0)
+    return TappedModel(resnet18(num_classes=10), TEACHER_STAGES, pooled="flatten")
+
+
+def student(model=None):
+    torch.manual_seed(1)
+    return TappedModel(model or mobilenet_v3_small(num_classes=10), STUDENT_STAGES, pooled="avgpool")
+
+
+def test_tapped_model_gives_logits_and_features_of_the_named_layers():
+    model = resnet18(num_classes=10).eval()
+    tapped = TappedModel(model, TEACHER_STAGES, pooled="flatten", stem="maxpool").eval()
+    x = torch.randn(2, 3, 32, 32)
+    logits, feats = tapped(x, features=True)
+    torch.testing.assert_close(logits, model(x))
+    torch.testing.assert_close(tapped(x), model(x))
+    assert [tuple(s.shape[1:]) for s in feats.stages] == [(64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)]
+    assert feats.stem.shape[1:] == (64, 8, 8) and feats.pooled.shape == (2, 512)
+    assert feats.preact is feats.stages
+
+
+def test_training_the_tapped_model_trains_the_original():
+    model = mobilenet_v3_small(num_classes=10)
+    tapped = student(model)
+    assert tapped.network is model and "network" not in dict(tapped.named_children())
+    weight, running_mean = model.features[0][0].weight.detach().clone(), model.features[0][1].running_mean.clone()
+    fit(tapped, random_images(32), epochs=1, batch_size=16, progress=False, eval_every=None)
+    assert not torch.equal(weight, model.features[0][0].weight)
+    assert not torch.equal(running_mean, model.features[0][1].running_mean)  # buffers are shared too
+    assert {k.removeprefix("extractor.") for k in tapped.state_dict()} <= set(model.state_dict())
+
+
+def test_unknown_layer_names_list_close_matches_and_valid_names():
+    with pytest.raises(ValueError, match=r"(?s)'layer5': close matches \['layer4'.*Valid names"):
+        TappedModel(resnet18(num_classes=10), ["layer1", "layer5"], pooled="flatten")
+    with pytest.raises(ValueError, match="both as stage2 and as pooled"):
+        TappedModel(resnet18(num_classes=10), ["layer1", "flatten"], pooled="flatten")
+
+
+def test_layer_shapes_lists_the_layers_to_choose_from():
+    shapes = layer_shapes(resnet18(num_classes=10))
+    assert list(shapes)[:4] == ["conv1", "bn1", "relu", "maxpool"]
+    assert shapes["layer2"] == (128, 4, 4) and shapes["fc"] == (10,)
+    deeper = layer_shapes(mobilenet_v3_small(num_classes=10), depth=2)
+    assert deeper["features.3"] == (24, 4, 4) and "features" not in deeper
+    assert output_node(resnet18(num_classes=10)) == "fc"
+
+
+@pytest.mark.parametrize("method", [
+    lambda s, t: KD(s, t),
+    lambda s, t: FitNets(s, t, stage=2),
+    lambda s, t: AttentionTransfer(s, t, stages=(1, 2, 3)),
+    lambda s, t: CRD(s, t, train_labels=torch.arange(32) % 10, k=8),
+    lambda s, t: ReviewKD(s, t),
+], ids=["KD", "FitNets", "AT", "CRD", "ReviewKD"])
+def test_every_method_distils_torchvision_models(method):
+    distiller = method(student(), teacher())
+    history = fit(distiller, random_images(32), random_images(16, seed=1), epochs=1, batch_size=16, progress=False)
+    assert 0 <= history.final_accuracy <= 100
+    assert all(p.grad is None for p in distiller.teacher.parameters())
+
+
+def test_fitnets_regressor_is_sized_from_the_named_layers():
+    distiller = FitNets(student(), teacher(), stage=2)  # (24, 4, 4) -> (128, 4, 4): a 1×1 convolution
+    conv = distiller.regressor[0]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (24, 128, (1, 1))
+
+
+def test_shapes_that_cannot_be_matched_are_named():
+    small_first = TappedModel(mobilenet_v3_small(num_classes=10), ["features.8", "features.3"], pooled="avgpool")
+    with pytest.raises(ValueError, match=r"student's \(48, 2, 2\) to the hint's \(64, 8, 8\)"):
+        FitNets(small_first, teacher(), stage=1)
+    with pytest.raises(ValueError, match="channel counts differ"):
+        FSP(student(), teacher())
+
+
+def test_edge_measurements():
+    model = build_model("resnet8")
+    assert parameter_count(model) == sum(p.numel() for p in model.parameters())
+    fp32_mb = parameter_count(model) * 4 / 1e6
+    assert fp32_mb < size_on_disk_mb(model) < fp32_mb * 1.2 + 0.05  # weights + buffers + pickle overhead
+    threads = torch.get_num_threads()
+    assert cpu_latency_ms(model, repeats=3, warmup=1, threads=1) > 0
+    assert torch.get_num_threads() == threads and model.training
