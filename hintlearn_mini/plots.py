@@ -141,7 +141,7 @@ def verdict(results: dict[str, list[float]], name: str, base: str) -> str:
     wins = sum(d > 0 for d in diffs)
     if n > 1:
         sd = statistics.stdev(diffs)
-        t = gain / (sd / n ** 0.5) if sd > 0 else math.copysign(math.inf, gain)
+        t = gain / (sd / n ** 0.5) if sd > 0 else (0.0 if gain == 0 else math.copysign(math.inf, gain))
         word = "clearly above" if t > 2 else "clearly below" if t < -2 else "within the noise of"
         detail = f"standard deviation of the differences {sd:.2f}, better on {wins} of {n} seeds"
     else:

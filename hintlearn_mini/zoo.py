@@ -42,7 +42,7 @@ TEACHER_RECIPE = {
 
 # Chapter 9's teacher: torchvision's ResNet-18 exactly as torchvision builds it (ImageNet
 # stem: the 32×32 images are 8×8 after the stem), trained on CIFAR-10 with the same
-# recipe but for 6 epochs (it was trained on a 2-core CPU, at about 160 images/s), and
+# recipe but for 6 epochs (it was trained on a 2-core CPU; the manifest gives the time), and
 # stored in float16 to halve the file (its accuracy is measured after loading).
 TORCHVISION_TEACHER_RECIPE = dict(TEACHER_RECIPE, arch="torchvision.resnet18", epochs=6, stored_as="float16")
 

@@ -1,7 +1,7 @@
 """The text tables and verdicts the chapters print."""
 import pytest
 
-from hintlearn_mini.plots import accuracy_table
+from hintlearn_mini.plots import accuracy_table, verdict
 
 
 def test_accuracy_table_keeps_columns_for_rows_with_fewer_seeds():
@@ -12,3 +12,8 @@ def test_accuracy_table_keeps_columns_for_rows_with_fewer_seeds():
     assert len(kd) == len(alone) == len(head)
     with pytest.raises(ValueError, match="more values than the 2 seeds"):
         accuracy_table({"alone": [1.0, 2.0, 3.0]}, seeds=[0, 1])
+
+
+def test_verdict_of_identical_rows_is_no_difference():
+    assert "within the noise of" in verdict({"a": [10.0, 10.0], "b": [10.0, 10.0]}, "a", "b")
+    assert "clearly above" in verdict({"a": [12.0, 13.0], "b": [10.0, 11.0]}, "a", "b")  # same gain on every seed
