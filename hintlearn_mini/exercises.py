@@ -58,6 +58,17 @@ def _tensor_answer(fn, args, expected_shape, shape_hint: str):
     return answer, None
 
 
+def _scalar_answer(fn, args, hint: str = ""):
+    """Run the learner's function and check it returns a one-element tensor;
+    returns ``(answer as a 0-d tensor, None)`` or ``(None, failed CheckResult)``."""
+    answer, failure = _call(fn, *args)
+    if failure is not None:
+        return None, failure
+    if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
+        return None, CheckResult(False, f"return a scalar tensor{hint}")
+    return answer.reshape(()), None
+
+
 def _call(fn, *args):
     """Run the learner's function; turn an exception into a failed check."""
     try:
@@ -289,12 +300,9 @@ def check_info_nce(fn) -> CheckResult:
     one_way = F.cross_entropy(logits, targets)
     other_way = F.cross_entropy(logits.t(), targets)
     expected = 0.5 * (one_way + other_way)
-    answer, failure = _call(fn, s, t, tau)
+    answer, failure = _scalar_answer(fn, (s, t, tau), " (the mean over the batch)")
     if failure is not None:
         return _report(failure)
-    if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
-        return _report(CheckResult(False, "return a scalar tensor (the mean over the batch)"))
-    answer = answer.reshape(())
     if torch.allclose(answer, expected, rtol=1e-4):
         return _report(CheckResult(True, f"correct: {answer.item():.4f}."))
     if torch.allclose(answer, one_way, rtol=1e-4) or torch.allclose(answer, other_way, rtol=1e-4):
@@ -315,12 +323,9 @@ def check_hcl_level(fn) -> CheckResult:
     for size in (8, 4, 1):
         fs, ft = torch.randn(2, 3, size, size, generator=g), torch.randn(2, 3, size, size, generator=g)
         expected = hcl_loss([fs], [ft])
-        answer, failure = _call(fn, fs, ft)
+        answer, failure = _scalar_answer(fn, (fs, ft))
         if failure is not None:
             return _report(failure)
-        if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
-            return _report(CheckResult(False, "return a scalar tensor"))
-        answer = answer.reshape(())
         if torch.allclose(answer, expected, rtol=1e-4):
             continue
         if torch.allclose(answer, F.mse_loss(fs, ft), rtol=1e-4) and size > 1:
