@@ -1,6 +1,9 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   build the book into _build/html (from the notebooks' stored outputs)
 #   make test   unit tests + every notebook under book/ and course/ executed by nbval (quick profile)
+# For authors: refresh a chapter's stored outputs (laptop profile, fresh kernel, recorded):
+#   make chapter NB=book/03_fitnets.ipynb      (NB may list several; chapters in order)
+#   make stale-chapters                        which chapters' stored runs predate the package
 # For a course (see book/instructor.md):
 #   make learner-book   the book with every solution hidden, into _build_learner/_build/html
 #   make assignments    `otter assign` on every master of course/assignments/, into _build_course/
@@ -10,7 +13,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MASTERS := $(wildcard course/assignments/*/*.ipynb)
 
-.PHONY: book test venv learner-book assignments clean
+.PHONY: book test venv learner-book assignments clean chapter stale-chapters
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +30,13 @@ book: $(STAMP)
 
 test: $(STAMP)
 	HINTLEARN_PROFILE=quick $(BIN)/python -m pytest
+
+chapter: $(STAMP)
+	@test -n "$(NB)" || { echo "say which: make chapter NB=book/03_fitnets.ipynb"; exit 2; }
+	$(BIN)/python tools/chapters.py execute $(NB)
+
+stale-chapters: $(STAMP)
+	$(BIN)/python tools/chapters.py stale
 
 learner-book: $(STAMP)
 	rm -rf _build_learner

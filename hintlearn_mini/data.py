@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +34,7 @@ from torch import Tensor
 __all__ = [
     "ImageSet", "load_cifar", "balanced_subset", "batches", "augment", "normalize",
     "cache_dir", "DataNotFoundError", "CIFAR_MEAN", "CIFAR_STD", "contrast_indices",
+    "Views", "random_views", "epoch_views", "apply_views",
 ]
 
 # Channel statistics of the CIFAR training sets, used to normalise inputs.
@@ -55,6 +56,7 @@ class ImageSet:
     labels: Tensor
     classes: list[str]
     name: str = "cifar10"
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -62,6 +64,21 @@ class ImageSet:
     def subset(self, indices: Tensor) -> "ImageSet":
         """A new ImageSet of these rows; its sample ``i`` is the ``indices[i]``-th here."""
         return ImageSet(self.images[indices], self.labels[indices], self.classes, self.name)
+
+    def fingerprint(self) -> str:
+        """sha256 of the images, labels, class names and name, computed once per set.
+
+        Two sets of the same size but other images get other fingerprints; the run
+        cache and the teacher-output store key on it. (Do not change ``images`` in
+        place after asking: the value is remembered.)
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            digest.update(repr((self.name, self.classes, tuple(self.images.shape))).encode())
+            digest.update(self.images.contiguous().numpy().tobytes())
+            digest.update(self.labels.contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
 
 def cache_dir() -> Path:
@@ -202,22 +219,59 @@ def balanced_subset(data: ImageSet, per_class: int, seed: int = 0) -> ImageSet:
 
 
 # ------------------------------------------------------------- augmentation
+@dataclass(frozen=True)
+class Views:
+    """One augmented view per image: crop offsets ``dy``, ``dx`` in [0, 2·padding] and
+    a horizontal ``flip``, each of shape (N,)."""
+
+    dy: Tensor
+    dx: Tensor
+    flip: Tensor
+
+    def __getitem__(self, rows: Tensor) -> "Views":
+        return Views(self.dy[rows], self.dx[rows], self.flip[rows])
+
+
+def random_views(n: int, generator: torch.Generator, padding: int = 4) -> Views:
+    """Draw a crop offset and a flip for each of ``n`` images (He et al. 2016)."""
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    return Views(dy, dx, torch.rand(n, generator=generator) < 0.5)
+
+
+def epoch_views(n: int, seed: int, epoch: int, padding: int = 4) -> Views:
+    """The views of all ``n`` images of a data set in one epoch of a run.
+
+    They depend on the run's ``seed``, the ``epoch`` and the image's row only, not on
+    the batch order or on the method trained: every method trained with the same seed
+    sees image ``i`` in epoch ``e`` under the same crop and flip. That is what lets a
+    frozen teacher's outputs be computed once per view (:mod:`hintlearn_mini.teacher_outputs`).
+    """
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)
+    return random_views(n, generator, padding)
+
+
+def apply_views(images: Tensor, views: Views, padding: int = 4) -> Tensor:
+    """Crop each zero-padded image at its offset and flip it if asked.
+
+    images: (B, 3, H, W) uint8, views of length B -> (B, 3, H, W).
+    """
+    b, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (padding,) * 4)  # (B, 3, H+2p, W+2p)
+    rows = (views.dy[:, None] + torch.arange(h))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (views.dx[:, None] + torch.arange(w))[:, None, None, :]  # (B, 1, 1, W)
+    batch = torch.arange(b)[:, None, None, None]
+    channel = torch.arange(3)[None, :, None, None]
+    out = padded[batch, channel, rows, cols]  # (B, 3, H, W)
+    return torch.where(views.flip[:, None, None, None], out.flip(3), out)
+
+
 def augment(images: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
     """Random crop with zero padding and random horizontal flip, on a uint8 batch.
 
     images: (B, 3, H, W) -> (B, 3, H, W), one random crop offset and flip per image.
     """
-    b, _, h, w = images.shape
-    padded = torch.nn.functional.pad(images, (padding,) * 4)  # (B, 3, H+2p, W+2p)
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # (B, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # (B, 1, 1, W)
-    batch = torch.arange(b)[:, None, None, None]
-    channel = torch.arange(3)[None, :, None, None]
-    out = padded[batch, channel, rows, cols]  # (B, 3, H, W)
-    flip = torch.rand(b, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], out.flip(3), out)
+    return apply_views(images, random_views(len(images), generator, padding), padding)
 
 
 def normalize(images: Tensor, name: str = "cifar10") -> Tensor:
@@ -231,18 +285,20 @@ def batches(data: ImageSet, batch_size: int, train: bool = False, seed: int = 0,
             epoch: int = 0) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """Yield ``(x, y, index)`` batches: normalised float images, labels, dataset rows.
 
-    With ``train=True`` the order is shuffled and the images augmented, both drawn from
-    a generator seeded by ``(seed, epoch)``, so a run is reproducible. ``index`` is each
-    sample's row in ``data`` (CRD uses it to address its memory bank).
+    With ``train=True`` the order is shuffled by a generator seeded by ``(seed, epoch)``
+    and every image is shown under its view of :func:`epoch_views` ``(seed, epoch)``,
+    so a run is reproducible. ``index`` is each sample's row in ``data`` (CRD uses it
+    to address its memory bank, the teacher-output store to find the view's logits).
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     n = len(data)
     order = torch.randperm(n, generator=generator) if train else torch.arange(n)
+    views = epoch_views(n, seed, epoch) if train else None
     for start in range(0, n, batch_size):
         index = order[start:start + batch_size]
         images = data.images[index]
         if train:
-            images = augment(images, generator)
+            images = apply_views(images, views[index])
         yield normalize(images, data.name), data.labels[index], index
 
 

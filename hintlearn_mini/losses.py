@@ -3,6 +3,10 @@
 Nothing here knows about modules, data or training: each function takes tensors and
 returns a scalar, so it can be shown, tested against hand-computed values and reused.
 The chapter that builds each loss from scratch is named in its docstring.
+
+Every loss computes in float32, even when the networks that produced its inputs ran
+under bfloat16 autocast (``hardware.float32_loss``): a softmax, a squared error or a
+Gram matrix of bfloat16 numbers would lose most of its mantissa.
 """
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["kd_loss", "hint_loss", "attention_map", "at_loss", "fsp_matrix", "fsp_loss", "nce_loss",
+from .hardware import float32_loss
+
+__all__ = ["ce_loss", "kd_loss", "hint_loss", "attention_map", "at_loss", "fsp_matrix", "fsp_loss", "nce_loss",
            "hcl_loss"]
 
 
@@ -20,6 +26,17 @@ def _check_same_shape(what: str, a: Tensor, b: Tensor) -> None:
                          f"{tuple(a.shape)} vs {tuple(b.shape)}; they must be equal.")
 
 
+@float32_loss
+def ce_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy of the logits against the labels, averaged over the batch.
+
+    Shapes: logits (B, classes), labels (B,) -> scalar.
+    Chapter: ``book/01_teacher_and_student.ipynb``.
+    """
+    return F.cross_entropy(logits, labels)
+
+
+@float32_loss
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, T: float = 4.0) -> Tensor:
     """Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network".
 
@@ -49,6 +66,7 @@ def _check_4d(what: str, *tensors: Tensor) -> None:
                              f"{tuple(t.shape)}; pass a stage output, not a pooled vector.")
 
 
+@float32_loss
 def hint_loss(student_regressed: Tensor, teacher_feat: Tensor) -> Tensor:
     """FitNets' hint loss (Romero et al. 2015): mean squared error over all elements.
 
@@ -83,6 +101,7 @@ def _pool_to_smaller(a: Tensor, b: Tensor, what: str) -> tuple[Tensor, Tensor]:
                      f"{tuple(b.shape)} (one map must be at least as large in both H and W).")
 
 
+@float32_loss
 def attention_map(feat: Tensor, p: int = 2) -> Tensor:
     """Activation-based spatial attention (Zagoruyko & Komodakis 2017, eq. 2 with F = mean_c |A|^p).
 
@@ -100,6 +119,7 @@ def attention_map(feat: Tensor, p: int = 2) -> Tensor:
     return F.normalize(feat.pow(p).mean(1).flatten(1), dim=1)
 
 
+@float32_loss
 def at_loss(student_feat: Tensor, teacher_feat: Tensor, p: int = 2) -> Tensor:
     """Attention transfer loss for one pair of maps, as in the authors' code.
 
@@ -118,6 +138,7 @@ def at_loss(student_feat: Tensor, teacher_feat: Tensor, p: int = 2) -> Tensor:
     return (attention_map(student_feat, p) - attention_map(teacher_feat, p)).pow(2).mean()
 
 
+@float32_loss
 def fsp_matrix(f1: Tensor, f2: Tensor) -> Tensor:
     """The FSP ("flow of solution procedure") matrix of Yim et al. (2017), eq. 1.
 
@@ -135,6 +156,7 @@ def fsp_matrix(f1: Tensor, f2: Tensor) -> Tensor:
     return torch.bmm(f1.reshape(b, c1, h * w), f2.reshape(b, f2.shape[1], h * w).transpose(1, 2)) / (h * w)
 
 
+@float32_loss
 def fsp_loss(student_pairs, teacher_pairs) -> Tensor:
     """FSP distillation loss: Σ over pairs of the mean squared difference of FSP matrices.
 
@@ -161,6 +183,7 @@ def fsp_loss(student_pairs, teacher_pairs) -> Tensor:
     return total
 
 
+@float32_loss
 def nce_loss(scores: Tensor, n_data: int, eps: float = 1e-7) -> Tensor:
     """The NCE objective of CRD's official code (Tian et al. 2020, RepDistiller ``ContrastLoss``).
 
@@ -184,6 +207,7 @@ def nce_loss(scores: Tensor, n_data: int, eps: float = 1e-7) -> Tensor:
     return -(log_d1.sum() + log_d0.sum()) / b
 
 
+@float32_loss
 def hcl_loss(student_feats, teacher_feats) -> Tensor:
     """ReviewKD's hierarchical context loss (Chen et al. 2021), as the official code.
 

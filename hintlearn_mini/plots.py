@@ -5,7 +5,6 @@ figure and nothing else is needed to show it.
 """
 from __future__ import annotations
 
-import math
 import statistics
 
 import matplotlib.pyplot as plt
@@ -14,6 +13,8 @@ from torch import Tensor
 
 from .data import ImageSet
 from .models import Features
+from .stats import paired_interval
+from .stats import verdict as stats_verdict
 
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
            "accuracy_table", "verdict", "plot_soft_targets"]
@@ -126,13 +127,14 @@ def accuracy_table(results: dict[str, list[float]], seeds) -> str:
 
 
 def verdict(results: dict[str, list[float]], name: str, base: str) -> str:
-    """One sentence comparing two rows of results, seed by seed where they can be paired.
+    """One sentence comparing two rows of results over the seeds they share.
 
     Each row lists its accuracies in the order of the profile's seeds; a shorter row ran
-    with the first seeds only. Over the seeds both rows share (the same initial student,
-    batch order and augmentation), the per-seed differences are compared: the gain is
-    called clear when its mean exceeds twice its standard error (|t| > 2). With a single
-    shared seed there is no spread to judge by, and the sentence says so.
+    with the first seeds only. Over the shared seeds (the same initial student, batch
+    order and views) the per-seed differences are paired: the gain is called clear only
+    when its 95 % interval (``stats.paired_interval``, Student's t with n − 1 degrees of
+    freedom) excludes zero, and the interval is printed either way. With a single shared
+    seed there is no spread to judge by, and the sentence says so.
     """
     a, b = results[name], results[base]
     n = min(len(a), len(b))
@@ -140,10 +142,10 @@ def verdict(results: dict[str, list[float]], name: str, base: str) -> str:
     gain = statistics.mean(diffs)
     wins = sum(d > 0 for d in diffs)
     if n > 1:
-        sd = statistics.stdev(diffs)
-        t = gain / (sd / n ** 0.5) if sd > 0 else (0.0 if gain == 0 else math.copysign(math.inf, gain))
-        word = "clearly above" if t > 2 else "clearly below" if t < -2 else "within the noise of"
-        detail = f"standard deviation of the differences {sd:.2f}, better on {wins} of {n} seeds"
+        _, low, high = paired_interval(a[:n], b[:n])
+        word = {"clearly above": "clearly above", "clearly below": "clearly below",
+                "within the noise": "within the noise of"}[stats_verdict(low, high)]
+        detail = f"95 % interval [{low:+.2f}, {high:+.2f}], better on {wins} of {n} seeds"
     else:
         word, detail = "one seed only, no spread to judge by:", "more seeds are needed to tell"
     sentence = f"{name}: {gain:+.2f} points against {base} over {n} shared seed{'s' * (n > 1)}, {word} it ({detail})"

@@ -13,11 +13,18 @@ the whole book from a CI smoke test into the papers' setting:
   ``train_student.py``: batch 64, lr 0.05, ×0.1 at epochs 150, 180 and 210, 30
   initialisation epochs for two-stage methods). Its teachers are trained with the same
   recipe the first time they are needed (RepDistiller ``train_teacher.py``) and cached.
+
+Two environment variables change *how* a profile computes, not what
+(``hintlearn_mini.hardware``): ``HINTLEARN_DEVICE`` (``cpu`` by default) and
+``HINTLEARN_PRECISION`` (``auto`` by default: bfloat16 autocast where the device computes
+it natively, float32 elsewhere). Both are carried by the profile into ``fit``.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+
+from .hardware import PRECISIONS, native_bf16, resolve_device, resolve_precision
 
 __all__ = ["Profile", "PROFILES", "get_profile", "load_experiment_data", "fit_kwargs"]
 
@@ -39,6 +46,12 @@ class Profile:
     device: str = "cpu"
     pairs: tuple[tuple[str, str], ...] = ()  # the benchmark's (teacher, student) pairs; () = the one above
     init_epochs: int | None = None  # stage 1 of two-stage methods (None: half of ``epochs``)
+    precision: str = "auto"     # "auto", "fp32" or "bf16" (hintlearn_mini.hardware)
+    store_teacher_logits: bool = True  # KD reads the teacher's logits from a store (teacher_outputs)
+
+    def resolved_precision(self) -> str:
+        """``"fp32"`` or ``"bf16"``: what ``precision`` means on the profile's device."""
+        return resolve_precision(self.precision, self.device)
 
     def teacher_student_pairs(self) -> tuple[tuple[str, str], ...]:
         return self.pairs or ((self.teacher, self.student),)
@@ -54,9 +67,14 @@ class Profile:
         train = "all" if self.train_per_class is None else f"{self.train_per_class} per class"
         test = "all" if self.test_per_class is None else f"{self.test_per_class} per class"
         pairs = ", ".join(f"{t} -> {s}" for t, s in self.teacher_student_pairs())
+        precision = self.resolved_precision()
+        if self.precision == "auto":
+            why = "native" if native_bf16(self.device) else "no native bf16"
+            precision += f" (auto: {why} on {self.device})"
         return (f"profile {self.name!r}: {pairs} on {self.dataset}, "
                 f"train images {train}, test images {test}, {self.epochs} epochs, batch "
-                f"{self.batch_size}, lr {self.lr} ({self.schedule}), seeds {list(self.seeds)}")
+                f"{self.batch_size}, lr {self.lr} ({self.schedule}), seeds {list(self.seeds)}; "
+                f"device {self.device}, precision {precision}")
 
 
 PROFILES = {
@@ -66,17 +84,26 @@ PROFILES = {
                       "onecycle", (0, 1, 2)),
     "paper": Profile("paper", "cifar100", "resnet32x4", "resnet8x4", None, None, 240, 64, 0.05,
                      "step", (0, 1, 2), eval_every=10, device="cuda",
-                     pairs=(("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), init_epochs=30),
+                     pairs=(("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), init_epochs=30,
+                     store_teacher_logits=False),  # 50,000 images × 240 epochs × 100 classes: 4.8 GB a seed
 }
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The profile named ``name``, else ``$HINTLEARN_PROFILE``, else ``"laptop"``."""
+    """The profile named ``name``, else ``$HINTLEARN_PROFILE``, else ``"laptop"``, with
+    ``$HINTLEARN_DEVICE`` and ``$HINTLEARN_PRECISION`` applied when they are set."""
     name = name or os.environ.get("HINTLEARN_PROFILE", "laptop")
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)} "
                          f"(set HINTLEARN_PROFILE or pass the name)")
-    return PROFILES[name]
+    profile = PROFILES[name]
+    if os.environ.get("HINTLEARN_DEVICE"):
+        profile = replace(profile, device=resolve_device())
+    precision = os.environ.get("HINTLEARN_PRECISION") or profile.precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} in HINTLEARN_PRECISION; valid precisions: "
+                         f"{', '.join(PRECISIONS)}")
+    return replace(profile, precision=precision)
 
 
 def load_experiment_data(profile: Profile, root=None):
@@ -98,4 +125,5 @@ def load_experiment_data(profile: Profile, root=None):
 def fit_kwargs(profile: Profile) -> dict:
     """The keyword arguments of :func:`hintlearn_mini.train.fit` that the profile fixes."""
     return {"epochs": profile.epochs, "batch_size": profile.batch_size, "lr": profile.lr,
-            "schedule": profile.schedule, "eval_every": profile.eval_every, "device": profile.device}
+            "schedule": profile.schedule, "eval_every": profile.eval_every, "device": profile.device,
+            "precision": profile.resolved_precision(), "store_teacher_logits": profile.store_teacher_logits}

@@ -7,9 +7,11 @@ reads it back instead of training it again.
 
 "Exactly the same" is decided by a key over everything that determines the numbers:
 the module's full ``repr`` (architecture and the method's hyper-parameters, which every
-``Distiller`` prints), the teacher's weights, the seed, the profile, the sizes of the data, and a fingerprint of
-the package's source code and shipped weights, so any change to the code trains again.
-Training is deterministic on a CPU, so a cached run is the run you would get.
+``Distiller`` prints), its initial weights, the teacher's weights, the seed, the profile
+with the precision it resolves to on this machine, the content of the training and test
+data (``ImageSet.fingerprint``), and a fingerprint of the package's source code and
+shipped weights, so any change to the code trains again. Training is deterministic on
+a CPU, so a cached run is the run you would get.
 """
 from __future__ import annotations
 
@@ -20,14 +22,38 @@ from pathlib import Path
 
 from torch import nn
 
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .data import ImageSet, cache_dir
 from .profiles import Profile, fit_kwargs
+from .teacher_outputs import weights_fingerprint
 from .train import History, fit, seed_everything
 
-__all__ = ["cached_fit", "source_fingerprint"]
+__all__ = ["cached_fit", "run_key", "source_fingerprint", "cache_savings", "report_time"]
 
 _PACKAGE = Path(__file__).parent
+_READ_BACK: list[float] = []  # training seconds of every run this process read from the cache
+
+
+def cache_savings() -> tuple[int, float]:
+    """How many runs this process read from the cache, and the seconds they had trained."""
+    return len(_READ_BACK), sum(_READ_BACK)
+
+
+def report_time(start: float, profile: Profile, what: str = "chapter") -> str:
+    """A chapter's closing line: its time, and what it would take with an empty cache
+    (its own time plus the recorded training time of every run it read back)."""
+    import time
+
+    elapsed = time.perf_counter() - start
+    count, saved = cache_savings()
+    line = f"{what} ran in {elapsed:.0f} s ({profile.name} profile, {profile.resolved_precision()})"
+    if count:
+        line += (f"; {count} runs were read from the run cache, which had trained in {saved:.0f} s: "
+                 f"with an empty cache it takes about {elapsed + saved:.0f} s")
+    else:
+        line += "; no run was read from the run cache, so this is also its time with an empty cache"
+    print(line)
+    return line
 
 
 def source_fingerprint() -> str:
@@ -39,21 +65,17 @@ def source_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _weights_fingerprint(model: nn.Module | None) -> str | None:
-    if model is None:
-        return None
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet, test_set: ImageSet) -> str:
+def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet, test_set: ImageSet) -> str:
+    """The run cache's key of training ``module`` (as built, untrained) with this seed,
+    profile and data: 20 hex digits of a sha256 over everything that sets the numbers."""
+    teacher = getattr(module, "teacher", None)
+    # "auto" is whatever it resolves to here: an auto run on this CPU is the bf16 run
+    settings = dict(dataclasses.asdict(profile), precision=profile.resolved_precision())
     blob = json.dumps({
-        "module": repr(module), "seed": seed, "profile": dataclasses.asdict(profile),
-        "teacher": _weights_fingerprint(getattr(module, "teacher", None)),
-        "train": [len(train_set), train_set.name], "test": [len(test_set), test_set.name],
+        "module": repr(module), "seed": seed, "profile": settings,
+        "initial_weights": weights_fingerprint(module),
+        "teacher": weights_fingerprint(teacher) if teacher is not None else None,
+        "train": train_set.fingerprint(), "test": test_set.fingerprint(),
         "source": source_fingerprint(),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -70,17 +92,30 @@ def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: in
     """
     seed_everything(seed)
     module = make_module()
-    path = cache_dir() / "runs" / _key(module, seed, profile, train_set, test_set)
+    path = cache_dir() / "runs" / run_key(module, seed, profile, train_set, test_set)
     record, weights = path.with_suffix(".json"), path.with_suffix(".pt")
     if record.is_file() and weights.is_file():
-        stored = json.loads(record.read_text())
-        load_checkpoint(module, weights, sha256=stored["sha256"])
-        print(f"{desc or type(module).__name__}: read from the run cache ({path.name}), "
-              f"trained earlier in {sum(r['seconds'] for r in stored['epochs']):.0f} s")
-        return module, History(seed=stored["seed"], epochs=stored["epochs"], cached=True)
+        try:
+            stored = json.loads(record.read_text())
+            load_checkpoint(module, weights, sha256=stored["sha256"])
+        except (ValueError, KeyError, CheckpointError) as error:  # cut, corrupt or mismatched
+            print(f"{desc or type(module).__name__}: the run cache's {path.name} is unusable "
+                  f"({type(error).__name__}: {str(error)[:120]}); discarding it and training again")
+            record.unlink(missing_ok=True)
+            weights.unlink(missing_ok=True)
+            seed_everything(seed)
+            module = make_module()  # a failed load may have left nothing, but start clean
+        else:
+            trained = sum(r["seconds"] for r in stored["epochs"])
+            _READ_BACK.append(trained)
+            print(f"{desc or type(module).__name__}: read from the run cache ({path.name}), "
+                  f"trained earlier in {trained:.0f} s")
+            return module, History(seed=stored["seed"], epochs=stored["epochs"], cached=True,
+                                   precision=stored.get("precision", "fp32"))
     history = fit(module, train_set, test_set, seed=seed, desc=desc or None, **fit_kwargs(profile))
     sha = save_checkpoint(module, weights, type(module).__name__)
     tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"seed": history.seed, "epochs": history.epochs, "desc": desc, "sha256": sha}))
+    tmp.write_text(json.dumps({"seed": history.seed, "epochs": history.epochs, "desc": desc, "sha256": sha,
+                               "precision": history.precision}))
     tmp.replace(record)  # written last: a record always has its weights
     return module, history

@@ -8,8 +8,14 @@
 
 SGD with Nesterov momentum and weight decay (the recipe of the CIFAR distillation
 papers), and either a one-cycle schedule (short CPU budgets) or the papers' step decay.
-Everything random is seeded, so the same seed gives the same numbers on a CPU.
-A NaN or infinite loss stops the run at once with the epoch, step and term named.
+Everything random is seeded, so the same seed gives the same numbers on a CPU, in
+float32 and in bfloat16. A NaN or infinite loss stops the run at once with the epoch,
+step and term named.
+
+Speed (``hintlearn_mini.hardware``, measured in chapter 1): the forward passes run
+under bfloat16 autocast where the device computes it natively (``precision``), batches
+and networks are stored channels-last, and a distiller that reads only the teacher's
+logits gets them from a store computed once per view (``teacher_outputs``).
 
 Chapter: ``book/01_teacher_and_student.ipynb``.
 """
@@ -22,11 +28,12 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data import ImageSet, batches
+from .hardware import autocast, resolve_device, resolve_precision
+from .losses import ce_loss
 
 __all__ = ["History", "fit", "evaluate", "predict", "seed_everything", "step_time", "operator_times",
            "NonFiniteLossError"]
@@ -43,6 +50,7 @@ class History:
     seed: int
     epochs: list[dict] = field(default_factory=list)
     cached: bool = False  # read back from the run cache (hintlearn_mini.runs)
+    precision: str = "fp32"  # of the forward passes: "fp32" or "bf16"
 
     def column(self, key: str) -> list[float]:
         return [row[key] for row in self.epochs]
@@ -93,7 +101,7 @@ def _losses(module: nn.Module, x: Tensor, y: Tensor, index: Tensor, distiller: b
     if distiller:
         return module(x, y, index=index)
     logits = module(x)
-    return logits, {"ce": F.cross_entropy(logits, y)}
+    return logits, {"ce": ce_loss(logits, y)}
 
 
 def _check_finite(losses: dict[str, Tensor], epoch: int, step: int) -> None:
@@ -126,8 +134,9 @@ def make_scheduler(optimizer, schedule: str, epochs: int, steps_per_epoch: int):
 def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None, *,
         epochs: int, batch_size: int = 128, lr: float = 0.05, weight_decay: float = 5e-4,
         schedule: str = "onecycle", seed: int = 0, parameters=None, progress: bool = True,
-        desc: str | None = None, epoch_callback=None, device: str | torch.device = "cpu",
-        eval_every: int | None = 1, channels_last: bool = True) -> History:
+        desc: str | None = None, epoch_callback=None, device: str | None = None,
+        eval_every: int | None = 1, channels_last: bool = True, precision: str | None = None,
+        store_teacher_logits: bool = False) -> History:
     """Train ``module`` on ``train_set`` and evaluate it on ``test_set`` after each epoch.
 
     Args:
@@ -137,7 +146,15 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         seed: seeds the batch order and the augmentation (seed the model's
             initialisation yourself, before building it, with :func:`seed_everything`).
         epoch_callback: called as ``epoch_callback(epoch, module)`` after each epoch.
-        device: where to train (the book runs on ``"cpu"``; the zoo may use ``"cuda"``).
+        device: ``"cpu"``, ``"cuda"`` or ``"mps"``; default ``$HINTLEARN_DEVICE``, else
+            ``"cpu"`` (the book's stored outputs come from a CPU).
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"``; default ``$HINTLEARN_PRECISION``,
+            else ``"auto"``: bfloat16 autocast for the forward passes (teacher and
+            student) where ``device`` computes it natively, float32 elsewhere. Loss
+            terms, weights, optimiser state and BatchNorm statistics stay float32.
+        store_teacher_logits: for a distiller that reads only the teacher's logits
+            (KD), take them from :class:`teacher_outputs.TeacherLogits`, computed once
+            per (teacher, data, seed, precision, epoch) and shared by every such run.
         eval_every: evaluate on ``test_set`` every this many epochs (``None``: only
             after the last epoch, which is always evaluated; other rows hold NaN).
         channels_last: store the networks and batches channels-last, which speeds up
@@ -148,6 +165,8 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         the training accuracy on the augmented batches, the test accuracy and seconds.
     """
     distiller = _is_distiller(module)
+    device = resolve_device(str(device) if device is not None else None)
+    precision = resolve_precision(precision, device)
     module.to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     module.to(memory_format=memory_format)
@@ -157,59 +176,86 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
     steps = math.ceil(len(train_set) / batch_size)
     optimizer = make_optimizer(params, lr, weight_decay)
     scheduler = make_scheduler(optimizer, schedule, epochs, steps)
-    history = History(seed=seed)
+    store = None
+    if store_teacher_logits and distiller and module.reads_teacher_logits:
+        from .teacher_outputs import TeacherLogits
+
+        store = TeacherLogits(module.teacher, train_set, seed, precision, device)
+
+    def train_step(x: Tensor, y: Tensor, index: Tensor, epoch: int, step: int):
+        if distiller:
+            module.set_progress(((epoch - 1) + (step - 1) / steps) / epochs)
+        x = x.to(device, memory_format=memory_format, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        with autocast(precision, device):  # forward passes only; backward follows autocast's casts
+            logits, losses = _losses(module, x, y, index, distiller)
+        _check_finite(losses, epoch, step)
+        optimizer.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        optimizer.step()
+        if schedule == "onecycle":
+            scheduler.step()
+        return logits, losses
+
+    history = History(seed=seed, precision=precision)
     bar = tqdm(range(1, epochs + 1), desc=desc or type(module).__name__, unit="epoch",
                disable=not progress)
-    for epoch in bar:
-        start = time.perf_counter()
-        module.train()
-        sums: dict[str, float] = {}
-        correct = seen = 0
-        for step, (x, y, index) in enumerate(batches(train_set, batch_size, True, seed, epoch), 1):
-            if distiller:
-                module.set_progress(((epoch - 1) + (step - 1) / steps) / epochs)
-            x = x.to(device, memory_format=memory_format, non_blocking=True)
-            y = y.to(device, non_blocking=True)
-            logits, losses = _losses(module, x, y, index, distiller)
-            _check_finite(losses, epoch, step)
-            loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if schedule == "onecycle":
+    try:
+        for epoch in bar:
+            start = time.perf_counter()
+            if store is not None:  # the teacher's logits of this epoch's views
+                module.stored_teacher_logits = store.epoch(epoch)
+            row = _train_epoch(module, train_set, batch_size, seed, epoch, train_step)
+            if schedule != "onecycle":
                 scheduler.step()
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-        if schedule != "onecycle":
-            scheduler.step()
-        row = {"epoch": epoch, **{name: total / seen for name, total in sums.items()}}
-        row["loss"] = sum(row[name] for name in sums)
-        row["train_acc"] = 100.0 * correct / seen
-        due = epoch == epochs or (eval_every is not None and epoch % eval_every == 0)
-        row["test_acc"] = evaluate(module, test_set) if test_set is not None and due else float("nan")
-        row["seconds"] = time.perf_counter() - start
-        history.epochs.append(row)
-        if epoch_callback is not None:
-            epoch_callback(epoch, module)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", train_acc=f"{row['train_acc']:.1f}")
+            due = epoch == epochs or (eval_every is not None and epoch % eval_every == 0)
+            row["test_acc"] = evaluate(module, test_set) if test_set is not None and due else float("nan")
+            row["seconds"] = time.perf_counter() - start
+            history.epochs.append(row)
+            if epoch_callback is not None:
+                epoch_callback(epoch, module)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", train_acc=f"{row['train_acc']:.1f}")
+    finally:
+        if distiller:
+            module.stored_teacher_logits = None
     return history
 
 
-def _training_steps(module: nn.Module, data: ImageSet, batch_size: int, seed: int = 0):
+def _train_epoch(module: nn.Module, train_set: ImageSet, batch_size: int, seed: int, epoch: int,
+                 train_step) -> dict:
+    """One pass over ``train_set``: the mean of every loss term and the training accuracy."""
+    module.train()
+    sums: dict[str, float] = {}
+    correct = seen = 0
+    for step, (x, y, index) in enumerate(batches(train_set, batch_size, True, seed, epoch), 1):
+        logits, losses = train_step(x, y, index, epoch, step)
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value.item() * len(y)
+        correct += (logits.argmax(1).cpu() == y).sum().item()
+        seen += len(y)
+    row = {"epoch": epoch, **{name: total / seen for name, total in sums.items()}}
+    row["loss"] = sum(row[name] for name in sums)
+    row["train_acc"] = 100.0 * correct / seen
+    return row
+
+
+def _training_steps(module: nn.Module, data: ImageSet, batch_size: int, seed: int = 0,
+                    precision: str | None = None):
     """Endless training steps of ``module`` as ``fit`` runs them, one closure per full batch.
 
-    Each closure runs the forward pass (a distiller's teacher included), backward pass and
-    optimiser step on a channels-last batch that is already prepared, so that timing or
-    profiling a call measures the step and not the data augmentation.
+    Each closure runs the forward pass (a distiller's teacher included) under the
+    precision of :func:`fit`, backward pass and optimiser step on a channels-last batch
+    that is already prepared, so that timing or profiling a call measures the step and
+    not the data augmentation. (CPU only.)
     """
     distiller = _is_distiller(module)
+    precision = resolve_precision(precision, "cpu")
     module.to(memory_format=torch.channels_last).train()
     optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], lr=0.01)
 
     def step(x, y, index):
-        _, losses = _losses(module, x, y, index, distiller)
+        with autocast(precision, "cpu"):
+            _, losses = _losses(module, x, y, index, distiller)
         optimizer.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         optimizer.step()
@@ -224,12 +270,13 @@ def _training_steps(module: nn.Module, data: ImageSet, batch_size: int, seed: in
 
 
 def step_time(module: nn.Module, data: ImageSet, batch_size: int = 64, steps: int = 8, warmup: int = 3,
-              seed: int = 0) -> float:
+              seed: int = 0, precision: str | None = None) -> float:
     """Median milliseconds of one training step of ``module`` as ``fit`` runs it: the
     forward pass (a distiller's teacher included), backward pass and optimiser step, on
-    channels-last batches of ``data``. The module is trained by the measurement."""
+    channels-last batches of ``data``, in ``precision`` (default: as ``fit``'s).
+    The module is trained by the measurement."""
     times = []
-    for _, step in zip(range(warmup + steps), _training_steps(module, data, batch_size, seed)):
+    for _, step in zip(range(warmup + steps), _training_steps(module, data, batch_size, seed, precision)):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
@@ -237,7 +284,7 @@ def step_time(module: nn.Module, data: ImageSet, batch_size: int = 64, steps: in
 
 
 def operator_times(module: nn.Module, data: ImageSet, batch_size: int = 64, steps: int = 5,
-                   warmup: int = 2, seed: int = 0) -> dict[str, float]:
+                   warmup: int = 2, seed: int = 0, precision: str | None = None) -> dict[str, float]:
     """Milliseconds per training step spent in each operator, measured by ``torch.profiler``.
 
     The steps are those of :func:`step_time`; an operator's time is its *self* CPU time
@@ -247,7 +294,7 @@ def operator_times(module: nn.Module, data: ImageSet, batch_size: int = 64, step
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # else the profiler prints its start/stop to stderr
     from torch.profiler import ProfilerActivity, profile
 
-    run = _training_steps(module, data, batch_size, seed)
+    run = _training_steps(module, data, batch_size, seed, precision)
     for _ in range(warmup):
         next(run)()
     prepared = [next(run) for _ in range(steps)]

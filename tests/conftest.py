@@ -12,6 +12,8 @@ def offline_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HINTLEARN_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("HINTLEARN_DATA", raising=False)
     monkeypatch.delenv("HINTLEARN_PROFILE", raising=False)
+    monkeypatch.delenv("HINTLEARN_PRECISION", raising=False)
+    monkeypatch.delenv("HINTLEARN_DEVICE", raising=False)
 
 
 @pytest.fixture

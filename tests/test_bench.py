@@ -40,7 +40,8 @@ def test_every_method_runs_and_rows_are_tidy(tmp_path):
     stored = read_results(out)
     assert len(stored) == len(METHODS)
     assert set(stored[0]) == {"method", "seed", "accuracy", "wall_seconds", "extra_parameters",
-                              "peak_rss_mb", "profile", "teacher", "student"}
+                              "peak_rss_mb", "profile", "teacher", "student", "precision"}
+    assert {r["precision"] for r in stored} == {TINY.resolved_precision()}
     assert {(r["teacher"], r["student"]) for r in stored} == {("resnet32", "resnet8")}
     extra = {r["method"]: int(r["extra_parameters"]) for r in stored}
     assert extra["student alone"] == 0 and extra["KD"] == 0
@@ -60,7 +61,7 @@ def test_a_killed_benchmark_resumes_without_redoing_or_corrupting(tmp_path):
     before = read_results(out)
     assert 2 <= len(before) < 6, "kill the benchmark part-way"
     with open(out, newline="") as f:  # the file is complete CSV, never half a row
-        assert all(len(row) == 9 for row in csv.reader(f))
+        assert all(len(row) == 10 for row in csv.reader(f))
     rows = run_benchmark(out, TINY, methods, **_inputs())
     assert rows[:len(before)] == before  # finished runs kept as they were, not redone
     assert sorted((r["method"], int(r["seed"])) for r in rows) == sorted((m, s) for m in methods for s in (0, 1))
@@ -71,12 +72,26 @@ def test_unknown_method_lists_valid_ones(tmp_path):
         run_benchmark(tmp_path / "b.csv", TINY, ["KD", "DKD"], **_inputs())
 
 
-def test_step_costs_are_ratios_to_kd():
+def test_each_precision_is_its_own_row(tmp_path):
+    out = tmp_path / "parity.csv"
+    for precision in ("fp32", "bf16", "fp32"):  # the third finds its rows done
+        run_benchmark(out, dataclasses.replace(TINY, precision=precision), ["student alone"], [0], **_inputs())
+    rows = read_results(out)
+    assert sorted(r["precision"] for r in rows) == ["bf16", "fp32"]
+
+
+def test_step_costs_are_speeds_against_the_plain_loop_and_kd():
     inputs = _inputs()
     costs = step_costs(dataclasses.replace(TINY, batch_size=8), inputs["teacher"], inputs["train_set"], rounds=1)
-    ratios = {c["method"]: c["ratio_to_kd"] for c in costs}
-    assert ratios["KD"] == 1.0 and set(ratios) == {"KD", "FitNets", "AT", "FSP", "CRD", "ReviewKD"}
-    assert all(r > 0 for r in ratios.values())
+    rows = {c["method"]: c for c in costs}
+    assert set(rows) == {"plain float32 loop", "student alone", "KD, teacher in the loop", "KD",
+                         "KD, first run at a seed", "FitNets", "AT", "FSP", "CRD", "ReviewKD"}
+    assert rows["plain float32 loop"]["speed_vs_plain"] == 1.0
+    assert rows["KD, teacher in the loop"]["cost_vs_kd"] == 1.0
+    for row in costs:
+        assert row["images_per_s"] > 0
+        assert abs(row["speed_vs_plain"] * rows["plain float32 loop"]["images_per_s"] - row["images_per_s"]) \
+            <= 0.02 * row["images_per_s"] + 1
 
 
 @pytest.fixture
@@ -135,3 +150,15 @@ def test_paper_profile_without_a_gpu_says_how_to_run_it(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--pair", "resnet32:resnet9"])
     assert "model names from resnet8" in capsys.readouterr().err
+
+
+def test_each_step_cost_times_its_own_method(monkeypatch):
+    from hintlearn_mini import bench
+    trained = []
+    real_fit = bench.fit
+    monkeypatch.setattr(bench, "fit", lambda module, *a, **k: trained.append(type(module).__name__)
+                        or real_fit(module, *a, **k))  # a spy: every call still trains for real
+    inputs = _inputs()
+    step_costs(dataclasses.replace(TINY, batch_size=8), inputs["teacher"], inputs["train_set"], rounds=1)
+    assert {"CifarResNet", "KD", "FitNets", "AttentionTransfer", "FSP", "CRD", "ReviewKD"} <= set(trained)
+    assert trained.count("KD") == 1 + 3  # the store's warm-up, then the three KD rows

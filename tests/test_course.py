@@ -10,6 +10,8 @@ otter-grader's format (see book/instructor.md). These tests
   the same, and reads the score;
 * grade the solution notebook (full marks) and the untouched learner copy (zero) with
   ``otter run``. It exits 0 whatever the score, so the score is read from results.json;
+* grade, for every question, the solution notebook with a plausible wrong answer in place
+  of that question's solution (``WRONG_ANSWERS``): the question must lose points;
 * check that the learner copies hold no solution and no hidden test, and run under nbval;
 * build the book as published and as the learner edition (``_config_learner.yml``), and
   check that the learner edition has no solution text, no notebook sources and no
@@ -61,6 +63,7 @@ class Question:
     public_tests: list[str] = field(default_factory=list)   # test function names
     hidden_tests: list[str] = field(default_factory=list)
     solution_lines: list[str] = field(default_factory=list)
+    solution_cells: list[str] = field(default_factory=list)   # the source of each solution cell
 
 
 def source(cell: dict) -> str:
@@ -113,6 +116,7 @@ def read_master(path: Path) -> tuple[dict, list[Question]]:
             (questions[-1].hidden_tests if hidden else questions[-1].public_tests).append(name)
         elif cell["cell_type"] == "code" and questions and block == "# BEGIN SOLUTION":
             questions[-1].solution_lines += solution_lines(text)
+            questions[-1].solution_cells.append(text)
     return config, questions
 
 
@@ -221,6 +225,18 @@ def otter_run(zip_path: Path, submission: Path, out: Path) -> tuple[int, str, Pa
     return (*run(cmd, cwd=out), out / "results.json")
 
 
+def otter_runs(jobs: dict) -> dict:
+    """``otter_run`` of each job, key -> (zip, submission, output folder), two at a time:
+    key -> (return code, log, results.json)."""
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        futures = {key: pool.submit(otter_run, *args) for key, args in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def autograder_zip(folder: Path, name: str) -> Path:
+    return next((folder / "autograder").glob(f"{name}-autograder_*.zip"))
+
+
 @pytest.fixture(scope="module")
 def graded(assigned, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, Path]]:
     """``otter run`` of each solution notebook and each untouched learner copy:
@@ -230,21 +246,26 @@ def graded(assigned, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, 
     for name, (returncode, _, folder) in assigned.items():
         if returncode != 0:
             continue
-        zip_path = next((folder / "autograder").glob(f"{name}-autograder_*.zip"))
+        zip_path = autograder_zip(folder, name)
         jobs[(name, "solution")] = (zip_path, folder / "autograder" / f"{name}.ipynb", out / name / "solution")
         jobs[(name, "learner")] = (zip_path, folder / "student" / f"{name}.ipynb", out / name / "learner")
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        futures = {key: pool.submit(otter_run, *args) for key, args in jobs.items()}
-        return {key: future.result() for key, future in futures.items()}
+    return otter_runs(jobs)
+
+
+def question_scores(graded, key: tuple[str, str], what: str) -> dict[str, tuple[float, float]]:
+    """Each question's (points scored, points possible) in one ``otter run``, read from its results.json;
+    ``what`` names the notebook graded, for the messages."""
+    assert key in graded, f"{key[0]} was not graded: `otter assign` failed (see test_otter_assign_succeeds)"
+    returncode, log, results = graded[key]
+    assert returncode == 0 and results.is_file(), f"`otter run` on {what} failed:\n{log}"
+    tests = json.loads(results.read_text())["tests"]
+    return {t["name"]: (t["score"], t["max_score"]) for t in tests if "score" in t}
 
 
 def score(graded, name: str, which: str) -> tuple[float, float]:
     """(points scored, points possible) of one ``otter run``, read from its results.json."""
-    assert (name, which) in graded, f"{name} was not graded: `otter assign` failed (see test_otter_assign_succeeds)"
-    returncode, log, results = graded[(name, which)]
-    assert returncode == 0 and results.is_file(), f"`otter run` on the {which} notebook of {name} failed:\n{log}"
-    scored = [t for t in json.loads(results.read_text())["tests"] if "score" in t]
-    return sum(t["score"] for t in scored), sum(t["max_score"] for t in scored)
+    scores = question_scores(graded, (name, which), f"the {which} notebook of {name}").values()
+    return sum(got for got, _ in scores), sum(possible for _, possible in scores)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -261,6 +282,200 @@ def test_untouched_learner_copy_gets_zero(graded, name: str):
     got, possible = score(graded, name, "learner")
     assert possible > 0 and got == 0, (f"{name}: an unanswered learner copy scores {got} / {possible}; some test "
                                        "passes without an answer and so gives free points")
+
+
+# ------------------------------------------------------------------ wrong answers
+# For every question, a wrong answer a learner could plausibly hand in, as the code of its answer cell;
+# the comment in its body names the mistake. Each must cost that question points. Those marked
+# PUBLIC_PASS are caught by the hidden tests alone, and so guard them against being weakened.
+PUBLIC_PASS = "(public tests pass)"
+WRONG_ANSWERS = {
+    ("ch02_knowledge_distillation", "q1"): '''\
+def soft_targets(logits, T):
+    # mistake: subtracts the largest logit of the whole batch, not each row's: other rows underflow to 0 / 0
+    z = logits / T
+    z = z - z.max()
+    e = z.exp()
+    return e / e.sum(dim=1, keepdim=True)
+''',
+    ("ch02_knowledge_distillation", "q2"): '''\
+def my_kd_loss(student_logits, teacher_logits, T):
+    # mistake: T² written as 16, its value at the chapter's T = 4 (public tests pass)
+    log_p = F.log_softmax(teacher_logits / T, dim=1)
+    log_q = F.log_softmax(student_logits / T, dim=1)
+    kl = (log_p.exp() * (log_p - log_q)).sum(dim=1)
+    return 16 * kl.mean()
+''',
+    ("ch02_knowledge_distillation", "q3"): '''\
+def soft_cross_entropy(student_logits, teacher_logits, T):
+    # mistake: the chapter's temperature 4 written where the argument T belongs (public tests pass)
+    p = F.softmax(teacher_logits / 4, dim=1)
+    log_q = F.log_softmax(student_logits / 4, dim=1)
+    return 16 * -(p * log_q).sum(dim=1).mean()
+''',
+    ("ch03_fitnets", "q1"): '''\
+def regressor_for(student_shape, teacher_shape):
+    # mistake: kernel 3 for the transposed convolution as well, which makes the size 2·h − 1, not 2·h
+    (cs, hs, ws), (ct, ht, wt) = student_shape, teacher_shape
+    if hs == 2 * ht:
+        conv = nn.Conv2d(cs, ct, 3, stride=2, padding=1)
+    elif 2 * hs == ht:
+        conv = nn.ConvTranspose2d(cs, ct, 3, stride=2, padding=1)
+    else:
+        conv = nn.Conv2d(cs, ct, (1 + hs - ht, 1 + ws - wt))
+    return nn.Sequential(conv, nn.BatchNorm2d(ct), nn.ReLU())
+''',
+    ("ch03_fitnets", "q2"): '''\
+def my_hint_loss(regressed, hint):
+    # mistake: no shape check, so a (B, C, 1, 1) map broadcasts against the hint (public tests pass)
+    return ((regressed - hint) ** 2).mean()
+''',
+    ("ch04_attention_transfer", "q1"): '''\
+def my_attention_map(feat, p=2):
+    # mistake: the maps are not divided by their L2 norm
+    return feat.pow(p).mean(dim=1).flatten(1)
+''',
+    ("ch04_attention_transfer", "q2"): '''\
+def my_at_loss(student_feat, teacher_feat, p=2):
+    # mistake: p is not passed on, so the maps always take the default power 2 (public tests pass)
+    return (my_attention_map(student_feat) - my_attention_map(teacher_feat)).pow(2).mean()
+''',
+    ("ch05_fsp", "q1"): '''\
+def my_fsp_matrix(f1, f2):
+    # mistake: assumes square maps, dividing by W·W instead of H·W (public tests pass)
+    w = f1.shape[-1]
+    return torch.einsum("bihw,bjhw->bij", f1, f2) / (w * w)
+''',
+    ("ch05_fsp", "q2"): '''\
+def my_fsp_loss(student_pairs, teacher_pairs):
+    # mistake: averages over the pairs instead of adding them up
+    total = 0.0
+    for (s_in, s_out), (t_in, t_out) in zip(student_pairs, teacher_pairs):
+        total = total + (my_fsp_matrix(s_in, s_out) - my_fsp_matrix(t_in, t_out)).pow(2).mean()
+    return total / len(student_pairs)
+''',
+    ("ch06_crd", "q1"): '''\
+def my_info_nce(student_embed, teacher_embed, tau=0.07):
+    # mistake: one direction only, each student row against the teacher embeddings
+    logits = student_embed @ teacher_embed.t() / tau
+    return F.cross_entropy(logits, torch.arange(len(logits)))
+''',
+    ("ch06_crd", "q2"): '''\
+def my_nce_loss(scores, n_data, eps=1e-7):
+    # mistake: the mean of all B·(K+1) terms, not the sum over the K+1 columns averaged over the batch
+    noise = (scores.shape[1] - 1) / n_data
+    positive, negatives = scores[:, :1], scores[:, 1:]
+    from_data = torch.log(positive / (positive + noise + eps))
+    from_noise = torch.log(noise / (negatives + noise + eps))
+    return -torch.cat([from_data, from_noise], dim=1).mean()
+''',
+    ("ch07_reviewkd", "q1"): '''\
+def my_hcl_level(fs, ft):
+    # mistake: the plain MSE, without the maps pooled to 4×4, 2×2 and 1×1
+    return F.mse_loss(fs, ft)
+''',
+    ("ch07_reviewkd", "q2"): '''\
+def my_hcl_loss(student_feats, teacher_feats):
+    # mistake: the mean over the levels, not their sum
+    return sum(my_hcl_level(fs, ft) for fs, ft in zip(student_feats, teacher_feats)) / len(student_feats)
+''',
+}
+
+
+def defined_functions(code: str) -> set[str]:
+    """The functions a code cell defines at its top level; none for a cell that is not Python."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:   # an IPython magic or shell escape: not an answer cell
+        return set()
+    return {node.name for node in body if isinstance(node, ast.FunctionDef)}
+
+
+def names_used(code: str) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name)}
+
+
+def mistake(code: str) -> str:
+    """What a wrong answer gets wrong: its first comment."""
+    comments = [line.strip() for line in code.splitlines() if line.strip().startswith("#")]
+    return comments[0].lstrip("#").strip() if comments else ""
+
+
+def test_every_question_has_a_wrong_answer():
+    """A question cannot be added without a wrong answer that the tests above must catch."""
+    questions = {(master.stem, q.name): q for master in MASTERS for q in read_master(master)[1]}
+    missing, stale = sorted(set(questions) - set(WRONG_ANSWERS)), sorted(set(WRONG_ANSWERS) - set(questions))
+    assert not missing and not stale, (f"WRONG_ANSWERS needs one plausible wrong answer per question; "
+                                       f"missing {missing}, entries for no question {stale}")
+    for key, code in WRONG_ANSWERS.items():
+        expected = set().union(*map(defined_functions, questions[key].solution_cells))
+        assert defined_functions(code) == expected and mistake(code), (
+            f"the wrong answer to {key} should define {sorted(expected)}, as the solution does, and name "
+            f"its mistake in a comment; it defines {sorted(defined_functions(code))}")
+
+
+def public_tests_pass(results: Path, question: str) -> bool:
+    """Whether all public tests of a question passed, as otter's "Public Tests" summary says."""
+    tests = json.loads(results.read_text())["tests"]
+    summary = next((t["output"] for t in tests if t["name"] == "Public Tests"), "")
+    return f"{question} results: All test cases passed!" in summary.splitlines()
+
+
+def with_wrong_answer(solution: Path, wrong_code: str, submission: Path) -> Path:
+    """Write as ``submission`` the solution notebook with ``wrong_code`` in place of the one code
+    cell that defines the same function."""
+    nb = json.loads(solution.read_text(encoding="utf-8"))
+    function = defined_functions(wrong_code)
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and function & defined_functions(source(c))]
+    assert len(cells) == 1, f"{solution.name}: {len(cells)} code cells define {function}; expected one"
+    cells[0]["source"] = wrong_code
+    submission.parent.mkdir(parents=True)
+    submission.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return submission
+
+
+@pytest.fixture(scope="module")
+def graded_wrong(assigned, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, Path]]:
+    """``otter run`` of the solution notebook with one wrong answer of WRONG_ANSWERS in place:
+    (name, question) -> (return code, log, results.json). Runs two at a time."""
+    out = tmp_path_factory.mktemp("wrong")
+    jobs = {}
+    for (name, question), wrong_code in WRONG_ANSWERS.items():
+        returncode, _, folder = assigned[name]
+        if returncode != 0:
+            continue
+        here = out / name / question
+        solution = folder / "autograder" / f"{name}.ipynb"
+        submission = with_wrong_answer(solution, wrong_code, here / f"{name}.ipynb")
+        jobs[(name, question)] = (autograder_zip(folder, name), submission, here / "graded")
+    return otter_runs(jobs)
+
+
+def independent_questions(name: str, question: str, replaced: set[str]) -> list[str]:
+    """The other questions of an assignment, those whose solutions do not call the functions ``replaced``."""
+    _, questions = read_master(ASSIGNMENTS / name / f"{name}.ipynb")
+    return [q.name for q in questions
+            if q.name != question and not replaced & set().union(*map(names_used, q.solution_cells))]
+
+
+@pytest.mark.parametrize(("name", "question"), WRONG_ANSWERS)
+def test_a_wrong_answer_loses_points(graded_wrong, name: str, question: str):
+    wrong_code = WRONG_ANSWERS[(name, question)]
+    scores = question_scores(graded_wrong, (name, question), f"{name} with a wrong answer to {question}")
+    got, possible = scores[question]
+    assert got < possible, (f"{name}, {question}: a wrong answer ({mistake(wrong_code)}) gets full marks, "
+                            f"{got:g} / {possible:g}: no test of the question catches it. Make a hidden test "
+                            "check what the mistake changes")
+    replaced = defined_functions(wrong_code)
+    others = independent_questions(name, question, replaced)
+    lost = {q: scores[q] for q in others if scores[q][0] < scores[q][1]}
+    assert not lost, (f"{name}: the wrong answer to {question} cost points in questions that do not call "
+                      f"{sorted(replaced)}, (scored, possible) {lost}: was another cell replaced?")
+    results = graded_wrong[(name, question)][2]
+    assert PUBLIC_PASS not in mistake(wrong_code) or public_tests_pass(results, question), (
+        f"{name}, {question}: the wrong answer marked {PUBLIC_PASS!r} fails a public test, so it no "
+        "longer shows that the hidden tests catch what the public ones miss: choose another mistake, or "
+        "drop the mark")
 
 
 def test_learner_copies_run_under_nbval(assigned, tmp_path):

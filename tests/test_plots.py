@@ -17,3 +17,11 @@ def test_accuracy_table_keeps_columns_for_rows_with_fewer_seeds():
 def test_verdict_of_identical_rows_is_no_difference():
     assert "within the noise of" in verdict({"a": [10.0, 10.0], "b": [10.0, 10.0]}, "a", "b")
     assert "clearly above" in verdict({"a": [12.0, 13.0], "b": [10.0, 11.0]}, "a", "b")  # same gain on every seed
+
+
+def test_verdict_is_clear_only_when_the_paired_95_interval_excludes_zero():
+    # differences 2.0 and 3.5: t = 3.67 (> 2), but with 1 degree of freedom the 95 %
+    # interval is 2.75 ± 12.71 · 0.75, so the gain is within the noise
+    sentence = verdict({"a": [42.0, 43.5], "b": [40.0, 40.0]}, "a", "b")
+    assert "within the noise of" in sentence and "95 % interval [-6.78, +12.28]" in sentence
+    assert "clearly above" in verdict({"a": [42.0, 43.0, 44.1], "b": [40.0, 41.0, 42.0]}, "a", "b")

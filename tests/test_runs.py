@@ -6,6 +6,7 @@ from conftest import random_images
 from hintlearn_mini.methods import KD
 from hintlearn_mini.models import build_model
 from hintlearn_mini.profiles import PROFILES
+from hintlearn_mini.data import cache_dir
 from hintlearn_mini.runs import cached_fit
 
 TINY = dataclasses.replace(PROFILES["quick"], epochs=1, batch_size=16)
@@ -13,6 +14,7 @@ TINY = dataclasses.replace(PROFILES["quick"], epochs=1, batch_size=16)
 
 def test_identical_run_is_read_back_and_any_change_trains_again(capsys):
     data = random_images(32)
+    torch.manual_seed(100)
     teacher = build_model("resnet8")
     make = lambda: KD(build_model("resnet8"), teacher, T=4.0)
     trained, first = cached_fit(make, data, data, seed=0, profile=TINY)
@@ -25,7 +27,33 @@ def test_identical_run_is_read_back_and_any_change_trains_again(capsys):
     assert not cached_fit(make, data, data, seed=1, profile=TINY)[1].cached
     assert not cached_fit(lambda: KD(build_model("resnet8"), teacher, T=2.0), data, data,
                           seed=0, profile=TINY)[1].cached
+    torch.manual_seed(200)
     other_teacher = build_model("resnet8")  # same architecture, other weights
     assert not cached_fit(lambda: KD(build_model("resnet8"), other_teacher, T=4.0), data, data,
                           seed=0, profile=TINY)[1].cached
     assert not cached_fit(make, data, data, seed=0, profile=dataclasses.replace(TINY, lr=0.01))[1].cached
+
+
+def test_other_images_of_the_same_size_train_again():
+    teacher = build_model("resnet8")
+    make = lambda: KD(build_model("resnet8"), teacher)
+    a, b = random_images(32, seed=0), random_images(32, seed=1)
+    assert a.fingerprint() != b.fingerprint() and len(a) == len(b)
+    assert not cached_fit(make, a, a, seed=0, profile=TINY)[1].cached
+    assert not cached_fit(make, b, a, seed=0, profile=TINY)[1].cached  # other training images
+    assert not cached_fit(make, a, b, seed=0, profile=TINY)[1].cached  # other test images
+    assert cached_fit(make, random_images(32, seed=0), a, seed=0, profile=TINY)[1].cached  # same content
+
+
+def test_a_cached_weights_file_that_fails_its_sha256_is_discarded_and_retrained(capsys):
+    data = random_images(32)
+    make = lambda: build_model("resnet8")
+    _, first = cached_fit(make, data, data, seed=0, profile=TINY)
+    weights = next((cache_dir() / "runs").glob("*.pt"))
+    blob = bytearray(weights.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # one flipped byte inside the weights: the file still loads
+    weights.write_bytes(bytes(blob))
+    _, again = cached_fit(make, data, data, seed=0, profile=TINY)
+    assert not again.cached and "unusable" in capsys.readouterr().out
+    assert [r["test_acc"] for r in again.epochs] == [r["test_acc"] for r in first.epochs]
+    assert cached_fit(make, data, data, seed=0, profile=TINY)[1].cached  # stored anew

@@ -2,18 +2,30 @@
 
 The book is built with ``execute_notebooks: "off"``: it renders the outputs stored in
 each notebook and never runs it. A notebook saved without outputs, run out of order,
-or saved with an error would be published as it is, silently. These checks stop that.
-Refresh a notebook's outputs with ``.venv/bin/jupyter execute --inplace book/NN_name.ipynb``.
+saved with an error, edited after its run, run in another profile than ``laptop``, or
+missing a figure would be published as it is, silently. These checks stop that.
+Refresh a notebook's outputs with ``make chapter NB=book/NN_name.ipynb``
+(``tools/chapters.py``, which records the run in the notebook's metadata).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
+_spec = importlib.util.spec_from_file_location("chapters_tool", ROOT / "tools" / "chapters.py")
+chapters_tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(chapters_tool)
+
+# A code cell that draws: matplotlib calls or the package's plotting helpers.
+DRAWS = re.compile(r"\bplt\.(subplots|figure|bar|barh|plot|imshow|scatter|hist)\(|"
+                   r"\bplots\.(plot|show)_\w+\(|\bax\w*\.(bar|barh|plot|imshow|scatter|hist)\(")
 
 
 def book_notebooks() -> list[Path]:
@@ -75,4 +87,48 @@ def test_notebook_has_clean_stored_outputs(path: Path):
         problems.append("no cell has any output: the chapter would render as code only")
 
     assert not problems, (f"{name}: stored outputs are not publishable; refresh them with "
-                          f"`.venv/bin/jupyter execute --inplace {name}`:\n  " + "\n  ".join(problems))
+                          f"`make chapter NB={name}`:\n  " + "\n  ".join(problems))
+
+
+def stored_run_problems(nb) -> list[str]:
+    """What is wrong with a notebook's record of its stored run (empty: nothing)."""
+    record = nb.metadata.get("hintlearn")
+    if record is None:
+        return ["no record of its stored run in metadata.hintlearn: it was not executed with "
+                "tools/chapters.py"]
+    problems = []
+    if record.get("profile") != chapters_tool.STORED_PROFILE:
+        problems.append(f"stored from the {record.get('profile')!r} profile, not "
+                        f"{chapters_tool.STORED_PROFILE!r}")
+    if record.get("code_sha256") != chapters_tool.code_fingerprint(nb):
+        problems.append("its code cells were edited after the stored run")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and DRAWS.search(source(cell)):
+            if not any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
+                problems.append(f"{describe(i, cell)} draws a figure but stored none")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
+def test_stored_run_is_of_this_code_in_the_laptop_profile_with_its_figures(path: Path):
+    name = path.relative_to(ROOT).as_posix()
+    problems = stored_run_problems(nbformat.read(path, as_version=4))
+    assert not problems, (f"{name}: the stored run does not match the chapter; re-execute it with "
+                          f"`make chapter NB={name}`:\n  " + "\n  ".join(problems))
+
+
+def test_a_stale_chapter_is_caught():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    assert not stored_run_problems(nb)
+    edited = nbformat.from_dict(json.loads(json.dumps(nb)))
+    code = next(c for c in edited.cells if c.cell_type == "code" and c.source.strip())
+    code.source += "\n# edited"
+    assert any("edited after" in p for p in stored_run_problems(edited))
+    other = nbformat.from_dict(json.loads(json.dumps(nb)))
+    other.metadata["hintlearn"]["profile"] = "quick"
+    assert any("'quick' profile" in p for p in stored_run_problems(other))
+    figureless = nbformat.from_dict(json.loads(json.dumps(nb)))
+    drawing = [c for c in figureless.cells if c.cell_type == "code" and DRAWS.search(source(c))]
+    assert drawing, "chapter 1 draws figures"
+    drawing[0].outputs = [o for o in drawing[0].outputs if "image/png" not in o.get("data", {})]
+    assert any("draws a figure but stored none" in p for p in stored_run_problems(figureless))

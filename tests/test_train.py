@@ -94,7 +94,7 @@ def test_unknown_profile_lists_valid_names(monkeypatch):
     with pytest.raises(ValueError, match="'quik'"):
         get_profile()
     monkeypatch.setenv("HINTLEARN_PROFILE", "quick")
-    assert get_profile() is PROFILES["quick"]
+    assert get_profile() == PROFILES["quick"]
     monkeypatch.delenv("HINTLEARN_PROFILE")
     assert get_profile().name == "laptop"
 

@@ -12,10 +12,9 @@ statistics never move. Its forward pass runs under ``torch.no_grad()``.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..losses import kd_loss
+from ..losses import ce_loss, kd_loss
 
 __all__ = ["Distiller", "freeze", "probe_features", "check_stage", "output_terms"]
 
@@ -30,10 +29,16 @@ def freeze(model: nn.Module) -> nn.Module:
 class Distiller(nn.Module):
     """Base class: ``Distiller(student, teacher)``; subclasses implement ``forward``."""
 
+    # True for a method that reads only the teacher's logits (KD): the training loop
+    # may then hand it the logits stored for this epoch's views
+    # (hintlearn_mini.teacher_outputs) instead of running the teacher on every batch.
+    reads_teacher_logits = False
+
     def __init__(self, student: nn.Module, teacher: nn.Module):
         super().__init__()
         self.student = student
         self.teacher = freeze(teacher)
+        self.stored_teacher_logits: Tensor | None = None  # (N, classes), set by fit per epoch
 
     def train(self, mode: bool = True) -> "Distiller":
         super().train(mode)
@@ -44,6 +49,13 @@ class Distiller(nn.Module):
         """The teacher's logits (and features) without building a graph."""
         with torch.no_grad():
             return self.teacher(x, features=features)
+
+    def teacher_logits(self, x: Tensor, index: Tensor | None = None) -> Tensor:
+        """The teacher's logits for the batch ``x`` of dataset rows ``index``: read from
+        the store the training loop attached for this epoch, else computed."""
+        if self.stored_teacher_logits is not None and index is not None:
+            return self.stored_teacher_logits[index.cpu()].to(x.device)
+        return self.teacher_forward(x)
 
     def set_progress(self, fraction: float) -> None:
         """Called by the training loop before every step with the fraction of training
@@ -85,7 +97,7 @@ def output_terms(logits: Tensor, y: Tensor, teacher_logits: Tensor | None = None
     each left out when its weight is 0."""
     terms = {}
     if ce_weight:
-        terms["ce"] = ce_weight * F.cross_entropy(logits, y)
+        terms["ce"] = ce_weight * ce_loss(logits, y)
     if kd_weight:
         terms["kd"] = kd_weight * kd_loss(logits, teacher_logits, T)
     return terms

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import contrast_indices
+from ..hardware import float32_loss
 from ..losses import nce_loss
 from .base import Distiller, output_terms, probe_features
 
@@ -45,8 +46,8 @@ class Embed(nn.Module):
         super().__init__()
         self.linear = nn.Linear(in_features, dim)
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, d) -> (B, dim), unit rows
-        z = self.linear(x.flatten(1))
+    def forward(self, x: Tensor) -> Tensor:  # (B, d) -> (B, dim), unit rows, float32
+        z = self.linear(x.flatten(1)).float()  # the norm in float32, also under bf16 autocast
         return z / z.pow(2).sum(1, keepdim=True).sqrt()
 
 
@@ -55,6 +56,7 @@ class ContrastMemory(nn.Module):
     contrastive scores of a batch against them.
 
     Memory: 2 · N · dim floats (N = 50,000, dim = 128: 25.6 MB per bank in fp32).
+    Banks, scores and the normalising constants are float32 under any autocast.
     """
 
     def __init__(self, dim: int, n_data: int, k: int, tau: float = 0.07, momentum: float = 0.5):
@@ -80,6 +82,7 @@ class ContrastMemory(nn.Module):
             logits = torch.bmm(rows, anchor.unsqueeze(2)).squeeze(2)
         return torch.exp(logits / self.tau)
 
+    @float32_loss
     def forward(self, student_embed: Tensor, teacher_embed: Tensor, index: Tensor, idx: Tensor):
         """Scores divided by Z, each (B, K+1, 1): (teacher anchored, student anchored)."""
         if int(index.max()) >= self.n_data:
@@ -110,12 +113,14 @@ class CRD(Distiller):
     """Loss = ce_weight·CE + kd_weight·KD_T + beta·L_CRD; needs each sample's dataset index.
 
     ``train_labels`` are the labels of the whole training set (negatives are drawn from
-    the other classes); the memory banks have one row per training sample.
+    the other classes); the memory banks have one row per training sample. ``seed``
+    seeds the draws of the negatives; by default it is drawn from PyTorch's global
+    generator, so the run seed (``seed_everything`` before building) decides it.
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module, train_labels: Tensor, k: int = 16384,
                  tau: float = 0.07, momentum: float = 0.5, dim: int = 128, beta: float = 0.8,
-                 ce_weight: float = 1.0, kd_weight: float = 0.0, T: float = 4.0, seed: int = 0):
+                 ce_weight: float = 1.0, kd_weight: float = 0.0, T: float = 4.0, seed: int | None = None):
         super().__init__(student, teacher)
         n_data = len(train_labels)
         pool = n_data - int(torch.bincount(train_labels).max())
@@ -128,7 +133,9 @@ class CRD(Distiller):
         self.embed_teacher = Embed(probe_features(teacher).pooled.shape[1], dim)
         self.memory = ContrastMemory(dim, n_data, k, tau, momentum)
         self.k, self.beta, self.ce_weight, self.kd_weight, self.T = k, beta, ce_weight, kd_weight, T
-        self.generator = torch.Generator().manual_seed(seed)
+        if seed is None:  # drawn from the global generator: seed_everything(run seed) fixes it
+            seed = int(torch.randint(2**31 - 1, ()).item())
+        self.generator = torch.Generator().manual_seed(seed)  # the negatives' draws
 
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None):
         if index is None:

@@ -8,14 +8,15 @@ Chapter: ``book/02_knowledge_distillation.ipynb``.
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..losses import kd_loss
+from ..losses import ce_loss, kd_loss
 from .base import Distiller
 
 
 class KD(Distiller):
+    reads_teacher_logits = True  # the loop may serve the teacher's logits from a store
+
     def __init__(self, student: nn.Module, teacher: nn.Module, T: float = 4.0,
                  ce_weight: float = 0.1, kd_weight: float = 0.9):
         super().__init__(student, teacher)
@@ -23,9 +24,9 @@ class KD(Distiller):
 
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None):
         logits = self.student(x)  # (B, classes)
-        teacher_logits = self.teacher_forward(x)
+        teacher_logits = self.teacher_logits(x, index)  # (B, classes)
         return logits, {
-            "ce": self.ce_weight * F.cross_entropy(logits, y),
+            "ce": self.ce_weight * ce_loss(logits, y),
             "kd": self.kd_weight * kd_loss(logits, teacher_logits, self.T),
         }
 

@@ -1,0 +1,56 @@
+"""Paired comparisons over shared seeds: when a difference between two methods is real.
+
+Two methods trained on the same seeds (same data, initial weights, batch order and
+views) are *paired*: the seed-to-seed noise they share cancels in the per-seed
+differences d_s = a_s − b_s. With n seeds, the 95 % interval of the mean difference is
+
+    d̄ ± t_{0.975, n−1} · s_d / √n,
+
+Student's t with n − 1 degrees of freedom, s_d the sample standard deviation of the
+differences. The book calls a difference *clear* only when that interval excludes zero;
+otherwise it is *within the noise*, and the interval is printed either way.
+
+Chapter: ``book/02_knowledge_distillation.ipynb``.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+from scipy.stats import t as student_t
+
+__all__ = ["paired_interval", "paired_differences", "verdict"]
+
+
+def paired_differences(values, baseline_values) -> list[float]:
+    """``values[i] − baseline_values[i]`` for seeds in the same order; an error if they
+    do not pair (other lengths, or fewer than two seeds)."""
+    values, baseline_values = [float(v) for v in values], [float(v) for v in baseline_values]
+    if len(values) != len(baseline_values):
+        raise ValueError(f"paired values need the same seeds in the same order: got {len(values)} values "
+                         f"and {len(baseline_values)} baseline values")
+    if len(values) < 2:
+        raise ValueError(f"a paired interval needs at least 2 shared seeds, got {len(values)}")
+    return [a - b for a, b in zip(values, baseline_values)]
+
+
+def paired_interval(values, baseline_values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``(mean_difference, low, high)``: the mean of the paired differences and its
+    ``confidence`` interval by Student's t with n − 1 degrees of freedom."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    differences = paired_differences(values, baseline_values)
+    n = len(differences)
+    mean = statistics.fmean(differences)
+    half = student_t.ppf(0.5 + confidence / 2, n - 1) * statistics.stdev(differences) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def verdict(low: float, high: float) -> str:
+    """``"clearly above"`` / ``"clearly below"`` when the interval excludes zero, else
+    ``"within the noise"``."""
+    if low > 0:
+        return "clearly above"
+    if high < 0:
+        return "clearly below"
+    return "within the noise"

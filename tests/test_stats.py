@@ -1,0 +1,37 @@
+"""Paired intervals over shared seeds, checked against a case computed by hand."""
+import math
+
+import pytest
+
+from hintlearn_mini.stats import paired_interval
+
+
+def test_paired_interval_matches_a_hand_computed_case():
+    # differences 2, 3, 1: mean 2, sd 1, n 3; t(0.975, 2 dof) = 4.302653 (t tables)
+    mean, low, high = paired_interval([3.0, 5.0, 4.0], [1.0, 2.0, 3.0])
+    half = 4.302653 * 1.0 / math.sqrt(3)
+    assert mean == pytest.approx(2.0)
+    assert (low, high) == (pytest.approx(2.0 - half, abs=1e-5), pytest.approx(2.0 + half, abs=1e-5))
+    _, low90, high90 = paired_interval([3.0, 5.0, 4.0], [1.0, 2.0, 3.0], confidence=0.90)
+    assert high90 - low90 == pytest.approx(2 * 2.919986 / math.sqrt(3), abs=1e-5)  # t(0.95, 2)
+
+
+def test_pairing_matters_and_identical_runs_give_a_zero_interval():
+    a, b = [40.0, 36.0, 38.0, 41.0, 35.0], [39.0, 35.0, 37.0, 40.0, 34.0]  # b = a − 1 per seed
+    assert paired_interval(a, b) == (pytest.approx(1.0), pytest.approx(1.0), pytest.approx(1.0))
+    assert paired_interval(a, a) == (0.0, 0.0, 0.0)
+    mean, low, high = paired_interval(a, b[::-1])  # the same numbers, unpaired: a wide interval
+    assert low < 0 < high
+
+
+def test_lists_that_do_not_pair_are_an_error():
+    with pytest.raises(ValueError, match="same seeds in the same order: got 3 values and 2"):
+        paired_interval([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="at least 2 shared seeds"):
+        paired_interval([1], [2])
+
+
+def test_clear_only_when_the_interval_excludes_zero():
+    from hintlearn_mini.stats import verdict
+    assert verdict(0.1, 2.0) == "clearly above" and verdict(-2.0, -0.1) == "clearly below"
+    assert verdict(-0.1, 2.0) == "within the noise" and verdict(0.0, 1.0) == "within the noise"

@@ -1,0 +1,187 @@
+"""Break each guarantee of the package on purpose and check that a test catches it.
+
+    python tools/mutations.py            # every mutation; exit 1 if one survives
+    python tools/mutations.py --list     # the table, without running it
+
+Each mutation replaces one exact piece of source in a *temporary copy* of the package
+and tests (the checkout is never edited), then runs the tests named for it there. A
+mutation is caught when those tests fail. A mutation whose text is no longer found is
+reported as stale: update the table when the code it breaks changes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    what: str        # the guarantee it breaks
+    file: str        # relative to the repository root
+    old: str         # exact text, found exactly once
+    new: str
+    tests: str       # pytest node ids (space-separated) that must catch it
+
+
+G = "tests/test_guarantees.py::"
+T = "tests/test_teacher_outputs.py::"
+H = "tests/test_hardware.py::"
+MUTATIONS = [
+    Mutation("fit ignores its seed", "hintlearn_mini/train.py",
+             "batches(train_set, batch_size, True, seed, epoch)", "batches(train_set, batch_size, True, 0, epoch)",
+             G + "test_the_fit_seed_alone_changes_the_numbers"),
+    Mutation("the batch order ignores the seed", "hintlearn_mini/data.py",
+             "generator = torch.Generator().manual_seed(seed * 100_003 + epoch)\n",
+             "generator = torch.Generator().manual_seed(epoch)\n",
+             T + "test_a_view_depends_on_seed_epoch_and_row_not_on_the_batch_order"),
+    Mutation("the views ignore the seed", "hintlearn_mini/data.py",
+             "manual_seed(seed * 100_003 + epoch + 7_919)", "manual_seed(epoch + 7_919)",
+             T + "test_a_view_depends_on_seed_epoch_and_row_not_on_the_batch_order"),
+    Mutation("CRD's negatives ignore the run seed", "hintlearn_mini/methods/crd.py",
+             "seed = int(torch.randint(2**31 - 1, ()).item())", "seed = 0",
+             G + "test_the_run_seed_reaches_crds_negatives"),
+    Mutation("augment returns the images unchanged", "hintlearn_mini/data.py",
+             "    return apply_views(images, random_views(len(images), generator, padding), padding)",
+             "    return images", G + "test_augmentation_makes_several_crops_and_flips_of_identical_images"),
+    Mutation("views never flip", "hintlearn_mini/data.py",
+             "return torch.where(views.flip[:, None, None, None], out.flip(3), out)", "return out",
+             G + "test_augmentation_makes_several_crops_and_flips_of_identical_images"),
+    Mutation("the run key hashes only the data's size", "hintlearn_mini/runs.py",
+             '"train": train_set.fingerprint(), "test": test_set.fingerprint(),',
+             '"train": len(train_set), "test": len(test_set),',
+             "tests/test_runs.py::test_other_images_of_the_same_size_train_again"),
+    Mutation("the run key drops the source fingerprint", "hintlearn_mini/runs.py",
+             '"source": source_fingerprint(),', '"source": None,',
+             G + "test_every_component_of_the_run_cache_key_changes_it"),
+    Mutation("the run key drops the precision", "hintlearn_mini/runs.py",
+             "precision=profile.resolved_precision())", "precision=None)",
+             G + "test_every_component_of_the_run_cache_key_changes_it"),
+    Mutation("the run key drops the initial weights", "hintlearn_mini/runs.py",
+             '"initial_weights": weights_fingerprint(module),', '"initial_weights": None,',
+             G + "test_every_component_of_the_run_cache_key_changes_it"),
+    Mutation("cached weights are read without their sha256", "hintlearn_mini/runs.py",
+             'load_checkpoint(module, weights, sha256=stored["sha256"])', "load_checkpoint(module, weights)",
+             "tests/test_runs.py::test_a_cached_weights_file_that_fails_its_sha256_is_discarded_and_retrained"),
+    Mutation("checkpoints are written in place", "hintlearn_mini/checkpoints.py",
+             'tmp = path.with_suffix(path.suffix + ".tmp")', "tmp = path",
+             G + "test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one"),
+    Mutation("run records are written in place", "hintlearn_mini/runs.py",
+             'tmp = record.with_suffix(".tmp")', "tmp = record",
+             G + "test_a_crash_while_writing_a_run_record_leaves_no_record"),
+    Mutation("the benchmark CSV is written in place", "hintlearn_mini/bench.py",
+             'tmp = Path(path).with_suffix(".tmp")', "tmp = Path(path)",
+             G + "test_a_crash_while_writing_the_benchmark_csv_keeps_the_previous_file"),
+    Mutation("KD swaps student and teacher", "hintlearn_mini/methods/kd.py",
+             "kd_loss(logits, teacher_logits, self.T)", "kd_loss(teacher_logits, logits, self.T)",
+             G + "test_kd_terms_are_the_weighted_pure_losses_in_student_teacher_order"),
+    Mutation("KD ignores kd_weight", "hintlearn_mini/methods/kd.py",
+             '"kd": self.kd_weight * kd_loss', '"kd": kd_loss',
+             G + "test_kd_terms_are_the_weighted_pure_losses_in_student_teacher_order"),
+    Mutation("KD ignores ce_weight", "hintlearn_mini/methods/kd.py",
+             '"ce": self.ce_weight * ce_loss(logits, y)', '"ce": ce_loss(logits, y)',
+             G + "test_kd_terms_are_the_weighted_pure_losses_in_student_teacher_order"),
+    Mutation("feature methods ignore kd_weight", "hintlearn_mini/methods/base.py",
+             'terms["kd"] = kd_weight * kd_loss', 'terms["kd"] = kd_loss',
+             G + "test_feature_terms_are_the_weighted_pure_losses"),
+    Mutation("the AT term is detached from the student", "hintlearn_mini/methods/attention.py",
+             "at_loss(student_feats.stages[i - 1],", "at_loss(student_feats.stages[i - 1].detach(),",
+             G + "test_the_feature_term_alone_trains_the_student_and_never_the_teacher"),
+    Mutation("AT ignores beta", "hintlearn_mini/methods/attention.py",
+             'losses = {"at": self.beta * at}', 'losses = {"at": at}',
+             G + "test_feature_terms_are_the_weighted_pure_losses"),
+    Mutation("FitNets ignores beta", "hintlearn_mini/methods/fitnets.py",
+             '{"hint": self.beta * hint_loss(', '{"hint": hint_loss(',
+             G + "test_feature_terms_are_the_weighted_pure_losses"),
+    Mutation("ReviewKD ignores its warm-up", "hintlearn_mini/methods/reviewkd.py",
+             "ramp = min(1.0, self.progress / self.warmup) if self.warmup > 0 else 1.0", "ramp = 1.0",
+             G + "test_reviewkd_warm_up_follows_the_progress"),
+    Mutation("FSP pairs the wrong taps", "hintlearn_mini/methods/fsp.py",
+             "maps = [feats.stem, *feats.stages]", "maps = [feats.stem, *feats.preact]",
+             G + "test_fsp_uses_the_official_consecutive_taps"),
+    Mutation("WRN pre-activation taps are the raw sums", "hintlearn_mini/models.py",
+             "preacts = [_bn_without_update(bn, s) for bn, s in zip(next_bns, stages)]",
+             "preacts = list(stages)", G + "test_wrn_taps_are_the_official_ones"),
+    Mutation("CRD ignores beta", "hintlearn_mini/methods/crd.py",
+             '{"crd": self.beta * (nce_loss(p_t, n) + nce_loss(p_s, n))}', '{"crd": nce_loss(p_t, n) + nce_loss(p_s, n)}',
+             G + "test_crd_terms_are_beta_times_both_nce_directions"),
+    Mutation("step_costs times KD for every method", "hintlearn_mini/bench.py",
+             "speeds[name].append(_epoch_speed(make(profile, teacher, train_set),",
+             "speeds[name].append(_epoch_speed(kd(profile, teacher, train_set),",
+             "tests/test_bench.py::test_each_step_cost_times_its_own_method"),
+    Mutation("fit ignores the precision", "hintlearn_mini/train.py",
+             "with autocast(precision, device):", 'with autocast("fp32", device):',
+             H + "test_the_same_seed_gives_the_same_numbers_in_bf16"),
+    Mutation("losses are not cast to float32", "hintlearn_mini/hardware.py",
+             "return loss_fn(*_to_float32(args), **{k: _to_float32(v) for k, v in kwargs.items()})",
+             "return loss_fn(*args, **kwargs)", H + "test_every_loss_computes_in_float32_under_bf16_autocast"),
+    Mutation("KD never reads the stored logits", "hintlearn_mini/train.py",
+             "module.stored_teacher_logits = store.epoch(epoch)", "store.epoch(epoch)",
+             T + "test_kd_really_reads_the_stored_logits"),
+    Mutation("the store computes other views than the batches show", "hintlearn_mini/teacher_outputs.py",
+             "views = epoch_views(len(self.data), self.seed, epoch)",
+             "views = epoch_views(len(self.data), self.seed, epoch + 1)",
+             T + "test_stored_logits_are_the_teachers_outputs_for_the_batches_views"),
+    Mutation("a corrupt store file is used as it is", "hintlearn_mini/teacher_outputs.py",
+             "                problem = f\"it holds {logits.shape[0]} rows for {len(self.data)} images\"\n"
+             "            except Exception as error:",
+             "                problem = f\"it holds {logits.shape[0]} rows for {len(self.data)} images\"\n"
+             "            except ZeroDivisionError as error:",
+             T + "test_the_store_is_computed_once_and_read_back_by_later_runs"),
+]
+
+
+def copy_tree(destination: Path) -> None:
+    for name in ("hintlearn_mini", "tests", "tools", "book", "course"):
+        shutil.copytree(ROOT / name, destination / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "_build*", ".ipynb_checkpoints"))
+    for name in ("pyproject.toml",):
+        shutil.copy(ROOT / name, destination / name)
+
+
+def run(mutation: Mutation, scratch: Path) -> str:
+    """``"caught"``, ``"SURVIVED"`` or ``"stale"``."""
+    target = scratch / mutation.file
+    original = target.read_text()
+    if original.count(mutation.old) != 1:
+        return "stale"
+    target.write_text(original.replace(mutation.old, mutation.new))
+    try:
+        env = dict(os.environ, PYTHONPATH=str(scratch), HINTLEARN_PROFILE="quick")
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                               "-o", "addopts=", *mutation.tests.split()],
+                              cwd=scratch, env=env, capture_output=True, text=True, timeout=600)
+        return "caught" if done.returncode != 0 else "SURVIVED"
+    finally:
+        target.write_text(original)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+    if args.list:
+        for m in MUTATIONS:
+            print(f"{m.what:<55} {m.file:<36} {m.tests}")
+        return 0
+    bad = 0
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        copy_tree(scratch)
+        for m in MUTATIONS:
+            verdict = run(m, scratch)
+            bad += verdict != "caught"
+            print(f"{verdict:<9} {m.what:<55} by {m.tests.split('::')[-1]}", flush=True)
+    print(f"{len(MUTATIONS) - bad} of {len(MUTATIONS)} mutations caught")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
