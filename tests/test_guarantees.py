@@ -8,7 +8,6 @@ never the teacher; the taps are the official ones.
 import copy
 import csv
 import dataclasses
-import json
 import shutil
 
 import pytest
@@ -17,8 +16,8 @@ import torch.nn.functional as F
 
 from conftest import random_images
 from hintlearn_mini import bench, checkpoints, runs
-from hintlearn_mini.data import ImageSet, augment, batches, cache_dir
-from hintlearn_mini.losses import at_loss, fsp_loss, hcl_loss, hint_loss, kd_loss
+from hintlearn_mini.data import ImageSet, augment, batches, cache_dir, contrast_indices
+from hintlearn_mini.losses import at_loss, fsp_loss, hcl_loss, hint_loss, kd_loss, nce_loss
 from hintlearn_mini.methods import CRD, FSP, KD, AttentionTransfer, FitNets, ReviewKD
 from hintlearn_mini.methods.fsp import consecutive_pairs
 from hintlearn_mini.models import build_model
@@ -46,7 +45,6 @@ def _negatives(run_seed):
     data = random_images(40)
     seed_everything(run_seed)
     crd = CRD(build_model("resnet8"), build_model("resnet8"), train_labels=data.labels, k=8)
-    from hintlearn_mini.data import contrast_indices
     return contrast_indices(data.labels, torch.arange(8), 8, crd.generator)
 
 
@@ -230,7 +228,6 @@ def test_feature_terms_are_the_weighted_pure_losses():
 
 
 def test_crd_terms_are_beta_times_both_nce_directions():
-    from hintlearn_mini.losses import nce_loss
     data = random_images(40)
     crd = CRD(*_pair(), train_labels=data.labels, k=8, beta=0.4, kd_weight=0.6, seed=0)
     reference = copy.deepcopy(crd)
@@ -240,8 +237,7 @@ def test_crd_terms_are_beta_times_both_nce_directions():
     reference.train()
     s_logits, s_feats = reference.student(x, features=True)
     t_logits, t_feats = reference.teacher(x, features=True)
-    idx = __import__("hintlearn_mini.data", fromlist=["x"]).contrast_indices(
-        data.labels, index, 8, reference.generator)
+    idx = contrast_indices(data.labels, index, 8, reference.generator)
     p_t, p_s = reference.memory(reference.embed_student(s_feats.pooled),
                                 reference.embed_teacher(t_feats.pooled), index, idx)
     torch.testing.assert_close(terms["crd"], 0.4 * (nce_loss(p_t, 40) + nce_loss(p_s, 40)))
