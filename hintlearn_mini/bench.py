@@ -3,7 +3,8 @@
     python -m hintlearn_mini.bench [--profile laptop] [--out bench-laptop.csv]
                                    [--methods KD AT ...] [--seeds 0 1] [--step-costs]
                                    [--pair resnet32x4:resnet8x4] [--device cuda]
-                                   [--precision fp32 bf16]
+                                   [--precision fp32 bf16] [--diagnostics] [--controls]
+    python -m hintlearn_mini.bench --plateau 8 16 32 64 [--per-class 200] [--out plateau.csv]
 
 Each finished (method, seed, precision) run becomes one row of a tidy CSV file:
 method, seed, test accuracy after the last epoch, wall time, extra trainable
@@ -51,24 +52,29 @@ from .losses import kd_loss
 from .methods import CRD, FSP, KD, AttentionTransfer, FitNets, ReviewKD
 from .methods.reviewkd import official_weight
 from .models import MODEL_NAMES, build_model
-from .profiles import Profile, fit_kwargs, get_profile, load_experiment_data
+from .profiles import Profile, fit_kwargs, get_profile, load_experiment_data, stage_one_kwargs
+from .runs import cached_fit
 from .train import fit, make_optimizer, seed_everything
 from .zoo import profile_teacher
 
 __all__ = ["METHODS", "run_benchmark", "step_costs", "plain_loop", "read_results", "main"]
 
 FIELDS = ["method", "seed", "accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb", "profile",
-          "teacher", "student", "precision"]
+          "teacher", "student", "precision", "epochs", "train_per_class"]
 STEP_FIELDS = ["method", "images_per_s", "step_ms", "speed_vs_plain", "cost_vs_kd", "precision"]
 
 
-def _one_stage(make):
-    """A method trained like the student alone: one ``fit`` of the distiller."""
+def _one_stage(make, epoch_matched: bool = False):
+    """A method trained like the student alone: one ``fit`` of the distiller, through
+    the run cache (``runs.cached_fit``), so that a chapter asking for the same run reads
+    it back. ``epoch_matched``: for the two-stage methods' stage-1 epochs longer (a control)."""
     def train(profile, teacher, train_set, test_set, seed):
-        seed_everything(seed)
-        module = make(profile, teacher, train_set)
+        if epoch_matched:
+            profile = replace(profile, epochs=profile.epochs + profile.stage_one_epochs())
+        module, history = cached_fit(lambda: make(profile, teacher, train_set), train_set, test_set,
+                                     seed=seed, profile=profile, progress=False)
         extra = sum(p.numel() for p in getattr(module, "extra_parameters", list)() if p.requires_grad)
-        return fit(module, train_set, test_set, seed=seed, progress=False, **fit_kwargs(profile)), extra
+        return history, extra
     return train
 
 
@@ -80,27 +86,27 @@ def _fitnets_two_stage(profile, teacher, train_set, test_set, seed):
     seed_everything(seed)
     hints = FitNets(_student(profile), teacher, ce_weight=0.0)
     fit(hints, train_set, None, seed=seed, parameters=hints.guided_parameters(), progress=False,
-        **dict(fit_kwargs(profile), epochs=profile.stage_one_epochs()))
+        **stage_one_kwargs(profile))
     extra = sum(p.numel() for p in hints.regressor.parameters())
     return fit(KD(hints.student, teacher), train_set, test_set, seed=seed, progress=False, **fit_kwargs(profile)), extra
 
 
-def _fsp_two_stage(profile, teacher, train_set, test_set, seed):
+def _fsp_two_stage(profile, teacher, train_set, test_set, seed, weight=1.0):
     seed_everything(seed)
-    distiller = FSP(_student(profile), teacher)
+    distiller = FSP(_student(profile), teacher, weight=weight)
     fit(distiller, train_set, None, seed=seed, parameters=distiller.feature_parameters(), progress=False,
-        **dict(fit_kwargs(profile), epochs=profile.stage_one_epochs()))
+        **stage_one_kwargs(profile))
     return fit(distiller.student, train_set, test_set, seed=seed, progress=False, **fit_kwargs(profile)), 0
 
 
-def _crd(profile, teacher, train_set, kd_weight=0.0):
+def _crd(profile, teacher, train_set, kd_weight=0.0, **options):
     with warnings.catch_warnings():  # K adapts to small training sets; the chapter shows the warning
         warnings.simplefilter("ignore")
-        return CRD(_student(profile), teacher, train_labels=train_set.labels, kd_weight=kd_weight)
+        return CRD(_student(profile), teacher, train_labels=train_set.labels, kd_weight=kd_weight, **options)
 
 
-def _reviewkd(profile, teacher):
-    return ReviewKD(_student(profile), teacher, weight=official_weight(profile.teacher, profile.student))
+def _reviewkd(profile, teacher, scale=1.0):
+    return ReviewKD(_student(profile), teacher, weight=scale * official_weight(profile.teacher, profile.student))
 
 
 METHODS = {
@@ -115,6 +121,32 @@ METHODS = {
     "CRD + KD": _one_stage(lambda p, t, d: _crd(p, t, d, kd_weight=1.0)),
     "ReviewKD": _one_stage(lambda p, t, d: _reviewkd(p, t)),
 }
+
+# Controls for the two-stage methods: the stage-1 epochs given to the baselines too.
+CONTROLS = {
+    "student alone, epoch-matched": _one_stage(lambda p, t, d: _student(p), epoch_matched=True),
+    "KD, epoch-matched": _one_stage(lambda p, t, d: KD(_student(p), t), epoch_matched=True),
+}
+
+# Diagnostics (chapter 8): a method's own weight at 0.1× and 10× the official value,
+# KD's temperature, FitNets' hint stage, CRD's memory bank against in-batch InfoNCE.
+DIAGNOSTICS = {
+    "KD, T=2": _one_stage(lambda p, t, d: KD(_student(p), t, T=2.0)),
+    "KD, T=8": _one_stage(lambda p, t, d: KD(_student(p), t, T=8.0)),
+    **{f"AT, β×{x:g}": _one_stage(lambda p, t, d, x=x: AttentionTransfer(_student(p), t, beta=1000.0 * x))
+       for x in (0.1, 10)},
+    **{f"FitNets one-stage, β×{x:g}": _one_stage(lambda p, t, d, x=x: FitNets(_student(p), t, beta=100.0 * x))
+       for x in (0.1, 10)},
+    **{f"FitNets one-stage, hint stage {k}": _one_stage(lambda p, t, d, k=k: FitNets(_student(p), t, stage=k))
+       for k in (1, 3)},
+    **{f"CRD, β×{x:g}": _one_stage(lambda p, t, d, x=x: _crd(p, t, d, beta=0.8 * x)) for x in (0.1, 10)},
+    "CRD, in-batch InfoNCE": _one_stage(lambda p, t, d: _crd(p, t, d, in_batch=True)),
+    **{f"FSP two-stage, weight ×{x:g}": (lambda x: lambda *a: _fsp_two_stage(*a, weight=x))(x) for x in (0.1, 10)},
+    **{f"ReviewKD, weight ×{x:g}": _one_stage(lambda p, t, d, x=x: _reviewkd(p, t, scale=x)) for x in (0.1, 10)},
+}
+
+# Every name --methods accepts; a plain benchmark runs METHODS.
+ALL_METHODS = {**METHODS, **CONTROLS, **DIAGNOSTICS}
 
 # The feature methods whose throughput is measured against KD's (per-step targets).
 STEP_MODULES = {
@@ -151,20 +183,23 @@ def run_benchmark(out: Path, profile: Profile, methods=None, seeds=None, teacher
     test set passed in replace the profile's (the tests run on tiny data this way).
     """
     methods = list(methods or METHODS)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; valid methods: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; valid methods: {', '.join(ALL_METHODS)}")
     pairs = list(pairs or profile.teacher_student_pairs())
     seeds = list(profile.seeds if seeds is None else seeds)
     if train_set is None or test_set is None:
         train_set, test_set = load_experiment_data(profile)
     rows = read_results(out)
     precision = profile.resolved_precision()
+    # a row of another budget is another run (the CSV holds None as an empty field)
+    budget = (str(profile.epochs), "" if profile.train_per_class is None else str(profile.train_per_class))
     done = {(r["method"], int(r["seed"]), r["teacher"], r["student"], r.get("precision") or "fp32")
-            for r in rows if r["profile"] == profile.name}
+            for r in rows if r["profile"] == profile.name
+            and (r.get("epochs"), r.get("train_per_class")) == budget}
     for teacher_name, student_name in pairs:
         pair = profile.for_pair(teacher_name, student_name)
-        todo = [(m, s) for m in methods for s in seeds
+        todo = [(m, s) for s in seeds for m in methods  # seed by seed: a partial file pairs
                 if (m, s, teacher_name, student_name, precision) not in done]
         if not todo:
             continue
@@ -172,12 +207,14 @@ def run_benchmark(out: Path, profile: Profile, methods=None, seeds=None, teacher
         for method, seed in tqdm(todo, desc=f"{teacher_name} -> {student_name} ({profile.name}, {precision})",
                                  unit="run"):
             start = time.perf_counter()
-            history, extra = METHODS[method](pair, pair_teacher, train_set, test_set, seed)
+            history, extra = ALL_METHODS[method](pair, pair_teacher, train_set, test_set, seed)
+            wall = history.seconds if history.cached else time.perf_counter() - start  # training time
             rows.append({"method": method, "seed": seed, "accuracy": round(history.final_accuracy, 2),
-                         "wall_seconds": round(time.perf_counter() - start, 1), "extra_parameters": extra,
+                         "wall_seconds": round(wall, 1), "extra_parameters": extra,
                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                          "profile": profile.name, "teacher": teacher_name, "student": student_name,
-                         "precision": precision})
+                         "precision": precision, "epochs": profile.epochs,
+                         "train_per_class": profile.train_per_class})
             _write_rows(out, rows, FIELDS)
     return rows
 
@@ -252,6 +289,38 @@ def step_costs(profile: Profile, teacher=None, train_set=None, rounds: int = 3) 
             for name, v in median.items()]
 
 
+PLATEAU_FIELDS = ["train_per_class", "epochs", "seed", "accuracy", "train_accuracy", "wall_seconds"]
+
+
+def plateau(out: Path, profile: Profile, epochs: list[int], seeds=None, train_per_class=None,
+            train_set=None, test_set=None) -> list[dict]:
+    """The student alone trained for each number of ``epochs`` (its schedule stretched to
+    fit), at each seed: is the profile's regime near the student's plateau?
+
+    Rows (``PLATEAU_FIELDS``): final test ``accuracy`` and training accuracy of the last
+    epoch. Resumes like :func:`run_benchmark`: rows already in ``out`` are kept.
+    """
+    if train_per_class is not None:
+        profile = replace(profile, train_per_class=train_per_class)
+    seeds = list(profile.seeds if seeds is None else seeds)
+    if train_set is None or test_set is None:
+        train_set, test_set = load_experiment_data(profile)
+    rows = read_results(out)
+    done = {(int(r["train_per_class"]), int(r["epochs"]), int(r["seed"])) for r in rows}
+    todo = [(e, s) for e in epochs for s in seeds if (profile.train_per_class, e, s) not in done]
+    for n_epochs, seed in tqdm(todo, desc=f"plateau, {profile.train_per_class} per class", unit="run"):
+        start = time.perf_counter()
+        seed_everything(seed)
+        history = fit(_student(profile), train_set, test_set, seed=seed, progress=False,
+                      **dict(fit_kwargs(profile), epochs=n_epochs, eval_every=None))
+        rows.append({"train_per_class": profile.train_per_class, "epochs": n_epochs, "seed": seed,
+                     "accuracy": round(history.final_accuracy, 2),
+                     "train_accuracy": round(history.epochs[-1]["train_acc"], 2),
+                     "wall_seconds": round(time.perf_counter() - start, 1)})
+        _write_rows(out, rows, PLATEAU_FIELDS)
+    return rows
+
+
 def summary(rows: list[dict]) -> str:
     """Mean ± standard deviation of the accuracy per pair and method, as text."""
     groups: dict[tuple[str, str, str], list[float]] = {}
@@ -278,24 +347,45 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Run every method of the book on the same pair and seeds.")
     parser.add_argument("--profile", default=None, help="quick, laptop or paper (default: $HINTLEARN_PROFILE or laptop)")
     parser.add_argument("--out", type=Path, default=None, help="results CSV (default: bench-<profile>.csv)")
-    parser.add_argument("--methods", nargs="*", default=None, help=f"subset of: {', '.join(METHODS)}")
+    parser.add_argument("--methods", nargs="*", default=None, help=f"subset of: {', '.join(ALL_METHODS)} (default: {', '.join(METHODS)})")
+    parser.add_argument("--diagnostics", action="store_true",
+                        help=f"run the diagnostics ({', '.join(DIAGNOSTICS)}) instead of --methods")
+    parser.add_argument("--controls", action="store_true",
+                        help=f"run the epoch-matched controls ({', '.join(CONTROLS)}) instead of --methods")
     parser.add_argument("--seeds", nargs="*", type=int, default=None)
     parser.add_argument("--pair", type=_pair, action="append", default=None, metavar="TEACHER:STUDENT",
                         help="run only this pair (repeatable; default: the profile's pairs)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
     parser.add_argument("--precision", nargs="*", choices=PRECISIONS, default=None,
                         help="run every row in each of these precisions (default: $HINTLEARN_PRECISION or auto)")
+    parser.add_argument("--plateau", nargs="*", type=int, default=None, metavar="EPOCHS",
+                        help="instead: train the student alone for each of these epoch counts (plateau.csv)")
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="training images per class (default: the profile's)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per run (default: the profile's); the rows record it")
     parser.add_argument("--step-costs", action="store_true",
                         help="also measure each method's images/s against a plain float32 loop and KD")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     if args.device:
         profile = replace(profile, device=args.device)
+    if args.epochs:
+        profile = replace(profile, epochs=args.epochs)
+    if args.per_class and not args.plateau:
+        profile = replace(profile, train_per_class=args.per_class)
     if profile.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"profile {profile.name!r} trains on {profile.device} ({profile.epochs} epochs per run), "
                          f"but no CUDA device is visible. Run it on a GPU machine, or pass --device cpu "
                          f"to run it here anyway (days on a CPU).")
+    if args.plateau:
+        out = args.out or Path("plateau.csv")
+        plateau(out, profile, args.plateau, args.seeds, args.per_class)
+        print(f"results: {out}")
+        return
     out = args.out or Path(f"bench-{profile.name}.csv")
+    if args.diagnostics or args.controls:
+        args.methods = [*(DIAGNOSTICS if args.diagnostics else []), *(CONTROLS if args.controls else [])]
     for precision in args.precision or [profile.precision]:
         rows = run_benchmark(out, replace(profile, precision=precision), args.methods, args.seeds,
                              pairs=args.pair)

@@ -95,26 +95,37 @@ def autocast(precision: str, device: str = "cpu"):
     raise ValueError(f"unknown precision {precision!r}; resolve it first: valid are 'fp32', 'bf16'")
 
 
-def _to_float32(value):
+def _to_float32(value, cast: dict):
     if isinstance(value, Tensor) and value.is_floating_point():
-        return value.float()
+        if id(value) not in cast:
+            cast[id(value)] = value.float()
+        return cast[id(value)]
     if isinstance(value, (list, tuple)):
-        return type(value)(_to_float32(v) for v in value)
+        return type(value)(_to_float32(v, cast) for v in value)
     return value
 
 
-def float32_loss(loss_fn):
+def float32_loss(loss_fn=None, *, cast_inputs: bool = True):
     """Decorator: run ``loss_fn`` in float32 whatever the surrounding autocast.
 
-    Floating-point tensor arguments (and lists or tuples of them) are cast to float32
-    and autocast is switched off inside, so a loss never takes a softmax, a square or
-    a Gram matrix of bfloat16 numbers. Gradients flow back through the casts.
+    Floating-point tensor arguments (and lists or tuples of them) are cast to float32,
+    each distinct tensor once, and autocast is switched off inside, so a loss never
+    takes a softmax, a square or a Gram matrix of bfloat16 numbers. Gradients flow
+    back through the casts. ``@float32_loss(cast_inputs=False)`` only switches
+    autocast off: for a loss that accumulates its low-precision inputs in float32
+    itself (``attention_map``'s channel reduction) without a float32 copy of them.
     """
+    if loss_fn is None:
+        return functools.partial(float32_loss, cast_inputs=cast_inputs)
+
     @functools.wraps(loss_fn)
     def wrapper(*args, **kwargs):
         with contextlib.ExitStack() as stack:
             for kind in ("cpu", "cuda", "mps"):
                 if torch.is_autocast_enabled(kind):
                     stack.enter_context(torch.autocast(kind, enabled=False))
-            return loss_fn(*_to_float32(args), **{k: _to_float32(v) for k, v in kwargs.items()})
+            if not cast_inputs:
+                return loss_fn(*args, **kwargs)
+            cast = {}  # id -> float32 copy: a tensor passed twice is cast once
+            return loss_fn(*_to_float32(args, cast), **{k: _to_float32(v, cast) for k, v in kwargs.items()})
     return wrapper

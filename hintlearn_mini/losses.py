@@ -17,7 +17,7 @@ from torch import Tensor
 from .hardware import float32_loss
 
 __all__ = ["ce_loss", "kd_loss", "hint_loss", "attention_map", "at_loss", "fsp_matrix", "fsp_loss", "nce_loss",
-           "hcl_loss"]
+           "info_nce_loss", "hcl_loss"]
 
 
 def _check_same_shape(what: str, a: Tensor, b: Tensor) -> None:
@@ -101,7 +101,7 @@ def _pool_to_smaller(a: Tensor, b: Tensor, what: str) -> tuple[Tensor, Tensor]:
                      f"{tuple(b.shape)} (one map must be at least as large in both H and W).")
 
 
-@float32_loss
+@float32_loss(cast_inputs=False)  # reduces in float32 itself, below
 def attention_map(feat: Tensor, p: int = 2) -> Tensor:
     """Activation-based spatial attention (Zagoruyko & Komodakis 2017, eq. 2 with F = mean_c |A|^p).
 
@@ -116,10 +116,13 @@ def attention_map(feat: Tensor, p: int = 2) -> Tensor:
     Chapter: ``book/04_attention_transfer.ipynb``.
     """
     _check_4d("attention_map", feat)
-    return F.normalize(feat.pow(p).mean(1).flatten(1), dim=1)
+    if p == 2:  # Σ_c A_c² accumulated in float32 without a float32 copy of the map
+        energy = torch.linalg.vector_norm(feat, 2, dim=1, dtype=torch.float32).square()
+        return F.normalize(energy.flatten(1) / feat.shape[1], dim=1)
+    return F.normalize(feat.float().pow(p).mean(1).flatten(1), dim=1)
 
 
-@float32_loss
+@float32_loss(cast_inputs=False)  # attention_map accumulates in float32 itself
 def at_loss(student_feat: Tensor, teacher_feat: Tensor, p: int = 2) -> Tensor:
     """Attention transfer loss for one pair of maps, as in the authors' code.
 
@@ -134,6 +137,8 @@ def at_loss(student_feat: Tensor, teacher_feat: Tensor, p: int = 2) -> Tensor:
     Shapes: (B, C_s, H_s, W_s), (B, C_t, H_t, W_t) -> scalar.
     Chapter: ``book/04_attention_transfer.ipynb``.
     """
+    if student_feat.shape[2:] != teacher_feat.shape[2:]:  # pool in float32
+        student_feat, teacher_feat = student_feat.float(), teacher_feat.float()
     student_feat, teacher_feat = _pool_to_smaller(student_feat, teacher_feat, "at_loss")
     return (attention_map(student_feat, p) - attention_map(teacher_feat, p)).pow(2).mean()
 
@@ -181,6 +186,25 @@ def fsp_loss(student_pairs, teacher_pairs) -> Tensor:
                 f"or another pair of networks.")
         total = total + (fsp_matrix(s1, s2) - fsp_matrix(t1, t2)).pow(2).mean()
     return total
+
+
+@float32_loss
+def info_nce_loss(student_embed: Tensor, teacher_embed: Tensor, tau: float = 0.07) -> Tensor:
+    """Symmetric in-batch InfoNCE (van den Oord et al. 2018; CLIP's form) between unit
+    embeddings: the other images of the batch are the negatives, no memory bank.
+
+    L = ½ [CE(S Tᵀ/τ, diag) + CE(T Sᵀ/τ, diag)],   S, T: (B, d) with unit rows.
+
+    The contrastive objective chapter 6 writes first; CRD replaces its B − 1 in-batch
+    negatives by K negatives of other classes from a memory bank (``nce_loss``).
+
+    Shapes: (B, d), (B, d) -> scalar.
+    Chapter: ``book/06_crd.ipynb``.
+    """
+    _check_same_shape("info_nce_loss", student_embed, teacher_embed)
+    logits = student_embed @ teacher_embed.t() / tau  # (B, B): row b's positive is column b
+    targets = torch.arange(len(logits), device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
 
 
 @float32_loss

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 __all__ = [
     "Features", "CifarResNet", "WideResNet", "build_model", "MODEL_NAMES",
     "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-    "resnet20_half", "resnet8x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
+    "resnet20_half", "resnet44_half", "resnet8x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
     "count_parameters", "tap_layers",
 ]
 
@@ -212,6 +212,10 @@ def resnet20_half(num_classes=10):
     """FitNets' "thin and deep" idea at CIFAR scale: resnet20's depth at half the width
     (8 | 8/16/32), about as many parameters as resnet8 but three blocks per stage."""
     return CifarResNet(3, (8, 8, 16, 32), num_classes)
+def resnet44_half(num_classes=10):
+    """FitNets' thin-and-deep student for the resnet32 teacher: deeper (44 layers) and
+    thinner (8 | 8/16/32) than the teacher, with about a third of its parameters."""
+    return CifarResNet(7, (8, 8, 16, 32), num_classes)
 def resnet8x4(num_classes=10): return CifarResNet(1, (32, 64, 128, 256), num_classes)
 def resnet32x4(num_classes=10): return CifarResNet(5, (32, 64, 128, 256), num_classes)
 def wrn_16_1(num_classes=10): return WideResNet(16, 1, num_classes)
@@ -221,7 +225,7 @@ def wrn_40_2(num_classes=10): return WideResNet(40, 2, num_classes)
 
 _CONSTRUCTORS = {f.__name__: f for f in (
     resnet8, resnet14, resnet20, resnet32, resnet44, resnet56, resnet110, resnet20_half,
-    resnet8x4, resnet32x4, wrn_16_1, wrn_16_2, wrn_40_1, wrn_40_2)}
+    resnet44_half, resnet8x4, resnet32x4, wrn_16_1, wrn_16_2, wrn_40_1, wrn_40_2)}
 MODEL_NAMES = tuple(_CONSTRUCTORS)
 
 

@@ -17,7 +17,7 @@ from .stats import paired_interval
 from .stats import verdict as stats_verdict
 
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
-           "accuracy_table", "verdict", "plot_soft_targets"]
+           "accuracy_table", "verdict", "plot_soft_targets", "plot_plateau"]
 
 
 def show_images(data: ImageSet, count: int = 20, columns: int = 10, seed: int = 0):
@@ -167,5 +167,39 @@ def plot_soft_targets(logits: Tensor, classes: list[str], temperatures=(1, 4, 10
     ax.set_title(title)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_plateau(rows, marked: dict[str, tuple[int, list[float]]] | None = None):
+    """Test (solid, one dot per seed) and training accuracy (dashed) of the student
+    alone against the number of epochs, one colour per training-set size.
+
+    ``rows``: the rows of ``bench.plateau``. ``marked``: extra runs drawn as crosses,
+    ``{label: (epochs, accuracies)}`` (e.g. the profile's own runs).
+    """
+    sizes = sorted({int(r["train_per_class"]) for r in rows})
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for colour, size in enumerate(sizes):
+        mine = [r for r in rows if int(r["train_per_class"]) == size]
+        epochs = sorted({int(r["epochs"]) for r in mine})
+        def mean(key, e):
+            return statistics.mean(float(r[key]) for r in mine if int(r["epochs"]) == e)
+        ax.plot(epochs, [mean("accuracy", e) for e in epochs], "-o", color=f"C{colour}",
+                label=f"{size} per class: test", markersize=3)
+        ax.plot(epochs, [mean("train_accuracy", e) for e in epochs], "--", color=f"C{colour}",
+                alpha=0.7, label=f"{size} per class: training")
+        ax.scatter([int(r["epochs"]) for r in mine], [float(r["accuracy"]) for r in mine],
+                   color=f"C{colour}", s=10, alpha=0.5)
+    for label, (epochs, values) in (marked or {}).items():
+        ax.scatter([epochs] * len(values), values, marker="x", color="black", zorder=3, label=label)
+    ax.set_xscale("log", base=2)
+    ticks = sorted({int(r["epochs"]) for r in rows} | {e for e, _ in (marked or {}).values()})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("epochs (log scale)")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig

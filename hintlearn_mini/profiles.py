@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 from .hardware import PRECISIONS, native_bf16, resolve_device, resolve_precision
 
-__all__ = ["Profile", "PROFILES", "get_profile", "load_experiment_data", "fit_kwargs"]
+__all__ = ["Profile", "PROFILES", "get_profile", "load_experiment_data", "fit_kwargs", "stage_one_kwargs"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Profile:
     init_epochs: int | None = None  # stage 1 of two-stage methods (None: half of ``epochs``)
     precision: str = "auto"     # "auto", "fp32" or "bf16" (hintlearn_mini.hardware)
     store_teacher_logits: bool = True  # KD reads the teacher's logits from a store (teacher_outputs)
+    nesterov: bool = True       # SGD with Nesterov momentum (False: plain momentum, as RepDistiller)
 
     def resolved_precision(self) -> str:
         """``"fp32"`` or ``"bf16"``: what ``precision`` means on the profile's device."""
@@ -85,7 +86,8 @@ PROFILES = {
     "paper": Profile("paper", "cifar100", "resnet32x4", "resnet8x4", None, None, 240, 64, 0.05,
                      "step", (0, 1, 2), eval_every=10, device="cuda",
                      pairs=(("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), init_epochs=30,
-                     store_teacher_logits=False),  # 50,000 images × 240 epochs × 100 classes: 4.8 GB a seed
+                     store_teacher_logits=False,  # 50,000 images × 240 epochs × 100 classes: 4.8 GB a seed
+                     nesterov=False),  # RepDistiller's SGD
 }
 
 
@@ -126,4 +128,13 @@ def fit_kwargs(profile: Profile) -> dict:
     """The keyword arguments of :func:`hintlearn_mini.train.fit` that the profile fixes."""
     return {"epochs": profile.epochs, "batch_size": profile.batch_size, "lr": profile.lr,
             "schedule": profile.schedule, "eval_every": profile.eval_every, "device": profile.device,
-            "precision": profile.resolved_precision(), "store_teacher_logits": profile.store_teacher_logits}
+            "precision": profile.resolved_precision(), "store_teacher_logits": profile.store_teacher_logits,
+            "nesterov": profile.nesterov}
+
+
+def stage_one_kwargs(profile: Profile) -> dict:
+    """``fit`` arguments of stage 1 of a two-stage method (FitNets' hints, FSP): the
+    profile's settings for ``profile.stage_one_epochs()`` epochs at a constant learning
+    rate, as RepDistiller's ``helper/pretrain.py`` trains it."""
+    return dict(fit_kwargs(profile), epochs=profile.stage_one_epochs(), schedule="constant",
+                eval_every=None)

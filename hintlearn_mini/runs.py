@@ -9,9 +9,16 @@ reads it back instead of training it again.
 the module's full ``repr`` (architecture and the method's hyper-parameters, which every
 ``Distiller`` prints), its initial weights, the teacher's weights, the seed, the profile
 with the precision it resolves to on this machine, the content of the training and test
-data (``ImageSet.fingerprint``), and a fingerprint of the package's source code and
-shipped weights, so any change to the code trains again. Training is deterministic on
-a CPU, so a cached run is the run you would get.
+data (``ImageSet.fingerprint``), and a fingerprint of the package's training code
+(``TRAINING_SOURCES``) and shipped weights, so any change to what a run computes trains
+again. Code that only reads or shows results (the benchmark's bookkeeping, plots,
+statistics, exercises) is not in the fingerprint: editing a figure does not retrain the
+book. The profile's list of seeds and pairs are not in the key either: they say which
+runs an experiment makes, not what one run computes. Training is deterministic on a
+CPU, so a cached run is the run you would get.
+
+The benchmark (``hintlearn_mini.bench``) stores its one-stage runs here too, so a
+chapter that asks for a benchmark run reads it back.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from .profiles import Profile, fit_kwargs
 from .teacher_outputs import weights_fingerprint
 from .train import History, fit, seed_everything
 
-__all__ = ["cached_fit", "run_key", "source_fingerprint", "cache_savings", "report_time"]
+__all__ = ["cached_fit", "run_key", "source_fingerprint", "TRAINING_SOURCES", "cache_savings", "report_time"]
 
 _PACKAGE = Path(__file__).parent
 _READ_BACK: list[float] = []  # training seconds of every run this process read from the cache
@@ -56,10 +63,21 @@ def report_time(start: float, profile: Profile, what: str = "chapter") -> str:
     return line
 
 
+# The modules whose code decides what a training run computes (relative to the package).
+TRAINING_SOURCES = ("checkpoints.py", "data.py", "hardware.py", "losses.py", "models.py", "methods",
+                    "profiles.py", "runs.py", "teacher_outputs.py", "train.py", "your_own_models.py",
+                    "zoo.py")
+
+
 def source_fingerprint() -> str:
-    """sha256 over the package's source files and its shipped teacher manifest."""
+    """sha256 over the package's training code (``TRAINING_SOURCES``) and its shipped
+    teacher manifests."""
+    files = []
+    for name in TRAINING_SOURCES:
+        path = _PACKAGE / name
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    for path in sorted(_PACKAGE.rglob("*.py")) + sorted((_PACKAGE / "weights").glob("*.json")):
+    for path in files + sorted((_PACKAGE / "weights").glob("*.json")):
         digest.update(str(path.relative_to(_PACKAGE)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -71,6 +89,8 @@ def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet,
     teacher = getattr(module, "teacher", None)
     # "auto" is whatever it resolves to here: an auto run on this CPU is the bf16 run
     settings = dict(dataclasses.asdict(profile), precision=profile.resolved_precision())
+    for plan in ("seeds", "pairs"):  # which runs an experiment makes, not what one computes
+        settings.pop(plan)
     blob = json.dumps({
         "module": repr(module), "seed": seed, "profile": settings,
         "initial_weights": weights_fingerprint(module),
@@ -82,7 +102,7 @@ def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet,
 
 
 def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: int, profile: Profile,
-               desc: str = "") -> tuple[nn.Module, History]:
+               desc: str = "", progress: bool = True) -> tuple[nn.Module, History]:
     """``fit`` with the profile's settings, or the stored result of the identical run.
 
     ``make_module()`` builds the model or distiller; it is called right after
@@ -112,7 +132,8 @@ def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: in
                   f"trained earlier in {trained:.0f} s")
             return module, History(seed=stored["seed"], epochs=stored["epochs"], cached=True,
                                    precision=stored.get("precision", "fp32"))
-    history = fit(module, train_set, test_set, seed=seed, desc=desc or None, **fit_kwargs(profile))
+    history = fit(module, train_set, test_set, seed=seed, desc=desc or None, progress=progress,
+                  **fit_kwargs(profile))
     sha = save_checkpoint(module, weights, type(module).__name__)
     tmp = record.with_suffix(".tmp")
     tmp.write_text(json.dumps({"seed": history.seed, "epochs": history.epochs, "desc": desc, "sha256": sha,

@@ -19,7 +19,7 @@ import statistics
 
 from scipy.stats import t as student_t
 
-__all__ = ["paired_interval", "paired_differences", "verdict"]
+__all__ = ["paired_interval", "paired_differences", "verdict", "doubling_gains"]
 
 
 def paired_differences(values, baseline_values) -> list[float]:
@@ -54,3 +54,28 @@ def verdict(low: float, high: float) -> str:
     if high < 0:
         return "clearly below"
     return "within the noise"
+
+
+def doubling_gains(rows) -> list[dict]:
+    """What doubling the epochs buys, paired on the seeds both lengths ran.
+
+    ``rows``: dicts with ``train_per_class``, ``epochs``, ``seed`` and ``accuracy`` (the
+    rows of ``bench.plateau``). Returns, for every data size and every length E that
+    was also run at 2E on at least two common seeds, ``{"train_per_class", "epochs",
+    "doubled", "seeds", "gain", "low", "high"}``: the mean paired gain of 2E over E with
+    its 95 % interval.
+    """
+    runs: dict[tuple[int, int], dict[int, float]] = {}
+    for r in rows:
+        key = (int(r["train_per_class"]), int(r["epochs"]))
+        runs.setdefault(key, {})[int(r["seed"])] = float(r["accuracy"])
+    gains = []
+    for (per_class, epochs), short in sorted(runs.items()):
+        long = runs.get((per_class, 2 * epochs))
+        seeds = sorted(set(short) & set(long or {}))
+        if len(seeds) < 2:
+            continue
+        gain, low, high = paired_interval([long[s] for s in seeds], [short[s] for s in seeds])
+        gains.append({"train_per_class": per_class, "epochs": epochs, "doubled": 2 * epochs,
+                      "seeds": len(seeds), "gain": gain, "low": low, "high": high})
+    return gains

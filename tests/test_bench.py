@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from conftest import random_images
-from hintlearn_mini import zoo
-from hintlearn_mini.bench import METHODS, main, read_results, run_benchmark, step_costs
+from hintlearn_mini import bench, runs, train, zoo
+from hintlearn_mini.bench import CONTROLS, DIAGNOSTICS, METHODS, main, plateau, read_results, run_benchmark, step_costs
 from hintlearn_mini.models import build_model
-from hintlearn_mini.profiles import PROFILES
+from hintlearn_mini.profiles import PROFILES, fit_kwargs
+from hintlearn_mini.train import make_optimizer, make_scheduler
 
 TINY = dataclasses.replace(PROFILES["quick"], epochs=1, batch_size=16, seeds=(0, 1))
 
@@ -40,7 +41,12 @@ def test_every_method_runs_and_rows_are_tidy(tmp_path):
     stored = read_results(out)
     assert len(stored) == len(METHODS)
     assert set(stored[0]) == {"method", "seed", "accuracy", "wall_seconds", "extra_parameters",
-                              "peak_rss_mb", "profile", "teacher", "student", "precision"}
+                              "peak_rss_mb", "profile", "teacher", "student", "precision",
+                              "epochs", "train_per_class"}
+    assert {(r["epochs"], r["train_per_class"]) for r in stored} == {(str(TINY.epochs), str(TINY.train_per_class))}
+    # the same method and seed at another budget is another run, not a finished one
+    longer = run_benchmark(out, dataclasses.replace(TINY, epochs=2), ["KD"], seeds=[0], **_inputs())
+    assert [(r["method"], int(r["epochs"])) for r in longer[len(METHODS):]] == [("KD", 2)]
     assert {r["precision"] for r in stored} == {TINY.resolved_precision()}
     assert {(r["teacher"], r["student"]) for r in stored} == {("resnet32", "resnet8")}
     extra = {r["method"]: int(r["extra_parameters"]) for r in stored}
@@ -61,7 +67,7 @@ def test_a_killed_benchmark_resumes_without_redoing_or_corrupting(tmp_path):
     before = read_results(out)
     assert 2 <= len(before) < 6, "kill the benchmark part-way"
     with open(out, newline="") as f:  # the file is complete CSV, never half a row
-        assert all(len(row) == 10 for row in csv.reader(f))
+        assert all(len(row) == len(bench.FIELDS) for row in csv.reader(f))
     rows = run_benchmark(out, TINY, methods, **_inputs())
     assert rows[:len(before)] == before  # finished runs kept as they were, not redone
     assert sorted((r["method"], int(r["seed"])) for r in rows) == sorted((m, s) for m in methods for s in (0, 1))
@@ -121,6 +127,7 @@ def test_paper_profile_trains_its_teachers_once_and_runs_every_pair(tiny_cifar10
     assert sorted(trained) == ["resnet32x4", "wrn_40_2"]
     assert {(r["teacher"], r["student"]) for r in rows} == {("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")}
     assert [r["method"] for r in rows] == methods * 2 and all(r["profile"] == "paper" for r in rows)
+    assert run_benchmark(out, tiny, methods) == read_results(out)  # all of them (all data: None) done
     teacher = zoo.profile_teacher(tiny.for_pair("wrn_40_2", "wrn_16_2"))
     assert sorted(trained) == ["resnet32x4", "wrn_40_2"]  # read back, not trained again
     assert teacher.fc.out_features == 100
@@ -162,3 +169,104 @@ def test_each_step_cost_times_its_own_method(monkeypatch):
     step_costs(dataclasses.replace(TINY, batch_size=8), inputs["teacher"], inputs["train_set"], rounds=1)
     assert {"CifarResNet", "KD", "FitNets", "AttentionTransfer", "FSP", "CRD", "ReviewKD"} <= set(trained)
     assert trained.count("KD") == 1 + 3  # the store's warm-up, then the three KD rows
+
+
+def _recording_fit(monkeypatch):
+    """Patch ``fit`` where the benchmark calls it (directly, and through the run cache)
+    to record (module, keyword arguments) of every call."""
+    calls = []
+    real_fit = bench.fit
+
+    def recording(module, *args, **kwargs):
+        calls.append((module, kwargs))
+        return real_fit(module, *args, **kwargs)
+    monkeypatch.setattr(bench, "fit", recording)
+    monkeypatch.setattr(runs, "fit", recording)
+    return calls
+
+
+def test_a_chapter_reads_the_benchmarks_runs_from_the_run_cache(tmp_path, capsys):
+    inputs = _inputs()
+    rows = run_benchmark(tmp_path / "b.csv", TINY, ["student alone", "KD"], seeds=[0], **inputs)
+    teacher, train_set, test_set = inputs["teacher"], inputs["train_set"], inputs["test_set"]
+    # what a chapter writes, with its own profile object (other seeds to run, same run)
+    chapter_profile = dataclasses.replace(TINY, seeds=(0, 1, 2, 3, 4))
+    _, alone = runs.cached_fit(lambda: build_model(TINY.student), train_set, test_set, seed=0,
+                               profile=chapter_profile)
+    _, kd = runs.cached_fit(lambda: bench.KD(build_model(TINY.student), teacher), train_set, test_set,
+                            seed=0, profile=chapter_profile)
+    assert alone.cached and kd.cached
+    assert [alone.final_accuracy, kd.final_accuracy] == [r["accuracy"] for r in rows]
+    # and a benchmark rerun into a new file reads them too, recording their training time
+    again = run_benchmark(tmp_path / "c.csv", TINY, ["KD"], seeds=[0], **inputs)
+    assert again[0]["accuracy"] == rows[1]["accuracy"]
+    assert again[0]["wall_seconds"] == pytest.approx(round(kd.seconds, 1))
+    assert "read from the run cache" in capsys.readouterr().out
+
+
+def test_diagnostics_and_controls_train_the_setting_their_name_says(tmp_path, monkeypatch):
+    calls = _recording_fit(monkeypatch)
+    trained = {}  # method -> [(module, fit kwargs)] of its run
+    for name in [*CONTROLS, *DIAGNOSTICS]:
+        calls.clear()
+        rows = run_benchmark(tmp_path / "diag.csv", TINY, [name], seeds=[0], **_inputs())
+        assert rows[-1]["method"] == name
+        trained[name] = list(calls)
+    first = {name: c[0][0] for name, c in trained.items()}  # the module of the first fit
+    matched = TINY.epochs + TINY.stage_one_epochs()
+    assert trained["student alone, epoch-matched"][-1][1]["epochs"] == matched
+    assert trained["KD, epoch-matched"][-1][1]["epochs"] == matched
+    assert first["KD, T=2"].T == 2.0 and first["KD, T=8"].T == 8.0
+    assert first["AT, β×0.1"].beta == pytest.approx(100.0) and first["AT, β×10"].beta == pytest.approx(10000.0)
+    assert first["FitNets one-stage, β×10"].beta == pytest.approx(1000.0)
+    assert first["FitNets one-stage, β×0.1"].beta == pytest.approx(10.0)
+    assert first["FitNets one-stage, hint stage 1"].stage == 1
+    assert first["FitNets one-stage, hint stage 3"].stage == 3
+    assert first["CRD, β×10"].beta == pytest.approx(8.0) and first["CRD, β×0.1"].beta == pytest.approx(0.08)
+    assert first["CRD, in-batch InfoNCE"].in_batch and not first["CRD, β×10"].in_batch
+    assert first["ReviewKD, weight ×10"].weight == pytest.approx(10.0)
+    assert first["FSP two-stage, weight ×0.1"].weight == pytest.approx(0.1)
+    assert first["FSP two-stage, weight ×10"].weight == pytest.approx(10.0)
+
+
+def test_stage_one_of_two_stage_methods_runs_at_a_constant_learning_rate(tmp_path, monkeypatch):
+    calls = _recording_fit(monkeypatch)
+    run_benchmark(tmp_path / "two.csv", TINY, ["FitNets two-stage", "FSP two-stage"], seeds=[0], **_inputs())
+    stage_one = [kw for m, kw in calls if isinstance(m, (bench.FitNets, bench.FSP))]
+    assert len(stage_one) == 2
+    for kwargs in stage_one:
+        assert kwargs["schedule"] == "constant" and kwargs["epochs"] == TINY.stage_one_epochs()
+    optimizer = make_optimizer([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
+    scheduler = make_scheduler(optimizer, "constant", epochs=3, steps_per_epoch=2)
+    lrs = []
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs == [0.05, 0.05, 0.05]
+
+
+def test_paper_profile_uses_plain_momentum_as_repdistiller(monkeypatch):
+    assert fit_kwargs(PROFILES["paper"])["nesterov"] is False
+    assert fit_kwargs(PROFILES["laptop"])["nesterov"] is True
+    seen = []
+    real = train.make_optimizer
+    monkeypatch.setattr(train, "make_optimizer", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    train.fit(build_model("resnet8"), random_images(8), None, epochs=1, batch_size=8, nesterov=False,
+              progress=False)
+    assert seen and seen[0].defaults["nesterov"] is False and seen[0].defaults["momentum"] == 0.9
+
+
+def test_plateau_trains_the_student_alone_for_each_length_and_resumes(tmp_path, monkeypatch):
+    calls = _recording_fit(monkeypatch)
+    out = tmp_path / "plateau.csv"
+    inputs = _inputs()
+    rows = plateau(out, TINY, [1, 2], seeds=[0, 1], train_set=inputs["train_set"], test_set=inputs["test_set"])
+    assert [(r["epochs"], r["seed"]) for r in rows] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert [kw["epochs"] for _, kw in calls] == [1, 1, 2, 2]
+    assert all(not hasattr(m, "teacher") for m, _ in calls)
+    stored = read_results(out)
+    assert list(stored[0]) == bench.PLATEAU_FIELDS
+    assert [k for k in ("epochs", "seed", "accuracy") if k in stored[0]] == ["epochs", "seed", "accuracy"]
+    plateau(out, TINY, [1, 2, 3], seeds=[0, 1], train_set=inputs["train_set"], test_set=inputs["test_set"])
+    assert [kw["epochs"] for _, kw in calls] == [1, 1, 2, 2, 3, 3]  # resumed: only the new length

@@ -109,6 +109,34 @@ def test_every_component_of_the_run_cache_key_changes_it(tmp_path, monkeypatch):
         assert key != base, f"the run cache key ignores the {what}"
 
 
+# Package modules that only read or show results: editing them never changes a run.
+DISPLAY_ONLY = {"__init__.py", "bench.py", "exercises.py", "plots.py", "stats.py"}
+
+
+def test_every_module_is_fingerprinted_unless_it_only_shows_results(tmp_path, monkeypatch):
+    modules = {p.relative_to(runs._PACKAGE).parts[0] for p in runs._PACKAGE.rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert modules == set(runs.TRAINING_SOURCES) | DISPLAY_ONLY, (
+        "a new module must be in runs.TRAINING_SOURCES (it changes what a run computes) "
+        "or in DISPLAY_ONLY here (it only reads or shows results)")
+    base = _key()
+    package = tmp_path / "hintlearn_mini"
+    shutil.copytree(runs._PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    monkeypatch.setattr(runs, "_PACKAGE", package)
+    for name in sorted(DISPLAY_ONLY):
+        (package / name).write_text((package / name).read_text() + "\n# edited\n")
+    assert _key() == base, "editing a display-only module retrains every run"
+    (package / "methods" / "kd.py").write_text((package / "methods" / "kd.py").read_text() + "\n# edited\n")
+    assert _key() != base, "editing a method does not retrain its runs"
+
+
+def test_the_seeds_and_pairs_a_profile_plans_are_not_part_of_a_run():
+    base = _key()
+    assert _key(profile=dataclasses.replace(TINY, seeds=(0, 1, 2, 3, 4))) == base
+    assert _key(profile=dataclasses.replace(TINY, pairs=(("resnet32", "resnet8"),))) == base
+    assert _key(profile=dataclasses.replace(TINY, epochs=TINY.epochs + 1)) != base
+
+
 # ---------------------------------------------------------- atomic writes
 class Interrupted(RuntimeError):
     pass

@@ -33,6 +33,27 @@ def test_attention_map_ignores_scale_and_channel_count():
     assert attention_map(feat).shape == (3, 16)
 
 
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_attention_map_of_bfloat16_features_is_the_float32_map_of_their_values(p):
+    # p = 2 reduces the bf16 map in float32 without a copy; other p cast first: the
+    # same numbers as the formula on the float32 copy, gradients back in bfloat16
+    torch.manual_seed(0)
+    feat = torch.relu(torch.randn(2, 8, 4, 4)).bfloat16().contiguous(memory_format=torch.channels_last)
+    feat[0, :, 0, 0] = 0  # a position where every channel is zero: no NaN
+    feat.requires_grad_()
+    reference = feat.detach().float().requires_grad_()
+    expected = F.normalize(reference.pow(p).mean(1).flatten(1), dim=1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = attention_map(feat, p)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    weights = torch.randn_like(expected)
+    (got * weights).sum().backward()
+    (expected * weights).sum().backward()
+    assert feat.grad.dtype == torch.bfloat16 and torch.isfinite(feat.grad.float()).all()
+    torch.testing.assert_close(feat.grad.float(), reference.grad.bfloat16().float())
+
+
 def test_at_loss_is_mean_of_squared_map_differences():
     torch.manual_seed(0)
     s, t = torch.randn(2, 4, 4, 4), torch.randn(2, 16, 4, 4)

@@ -9,7 +9,7 @@ from torch import nn
 
 from conftest import random_images
 from hintlearn_mini.data import contrast_indices
-from hintlearn_mini.losses import hcl_loss, nce_loss
+from hintlearn_mini.losses import hcl_loss, info_nce_loss, nce_loss
 from hintlearn_mini.methods.crd import CRD, ContrastMemory, Embed
 from hintlearn_mini.methods.reviewkd import ABF, ReviewKD
 from hintlearn_mini.models import build_model
@@ -124,6 +124,41 @@ def test_crd_is_deterministic_with_a_seed():
             d = CRD(build_model("resnet8"), build_model("resnet8"), data.labels, k=8, seed=3)
         return fit(d, data, None, epochs=1, batch_size=16, progress=False).epochs[0]["crd"]
     assert run() == run()
+
+
+def test_info_nce_loss_hand_computed():
+    # two images, 2-d unit embeddings: S = [e1, e2], T = [e1, e1]; τ = 1
+    s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    t = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    # S Tᵀ = [[1, 1], [0, 0]]: rows give CE log 2 and log 2; columns [[1, 0], [1, 0]]:
+    # CE(row 0 → 0) = log(1 + e^-1), CE(row 1 → 1) = log(1 + e)
+    by_rows = math.log(2.0)
+    by_cols = 0.5 * (math.log(1 + math.exp(-1)) + math.log(1 + math.e))
+    assert info_nce_loss(s, t, tau=1.0).item() == pytest.approx(0.5 * (by_rows + by_cols), abs=1e-6)
+    with pytest.raises(ValueError, match="shapes differ"):
+        info_nce_loss(s, t[:1], 1.0)
+
+
+def test_crd_in_batch_trains_the_embeddings_on_info_nce_without_the_bank():
+    data = random_images(16)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        crd = CRD(build_model("resnet8"), build_model("resnet8"), data.labels, k=8, in_batch=True, beta=2.0,
+                  ce_weight=0.0)
+    crd.train()
+    x, y, index = data.images[:8].float() / 255, data.labels[:8], torch.arange(8)
+    banks = crd.memory.student_bank.clone(), crd.memory.teacher_bank.clone()
+    _, losses = crd(x, y, index)
+    torch.manual_seed(0)
+    _, s_feats = crd.student(x, features=True)
+    _, t_feats = crd.teacher(x, features=True)
+    expected = 2.0 * info_nce_loss(crd.embed_student(s_feats.pooled), crd.embed_teacher(t_feats.pooled),
+                                   crd.memory.tau)
+    assert set(losses) == {"crd"} and losses["crd"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.equal(banks[0], crd.memory.student_bank)  # the banks are never updated
+    assert torch.equal(banks[1], crd.memory.teacher_bank)
+    assert "in_batch=True" in repr(crd)  # the run cache keys on it
 
 
 # ------------------------------------------------------------------- ReviewKD

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from hintlearn_mini.stats import paired_interval
+from hintlearn_mini.stats import doubling_gains, paired_interval
 
 
 def test_paired_interval_matches_a_hand_computed_case():
@@ -35,3 +35,15 @@ def test_clear_only_when_the_interval_excludes_zero():
     from hintlearn_mini.stats import verdict
     assert verdict(0.1, 2.0) == "clearly above" and verdict(-2.0, -0.1) == "clearly below"
     assert verdict(-0.1, 2.0) == "within the noise" and verdict(0.0, 1.0) == "within the noise"
+
+
+def test_doubling_gains_pair_the_seeds_both_lengths_ran():
+    rows = [{"train_per_class": 100, "epochs": e, "seed": s, "accuracy": a}
+            for e, s, a in [(8, 0, 40.0), (8, 1, 42.0), (8, 2, 41.0),
+                            (16, 0, 45.0), (16, 1, 46.0),   # seed 2 never ran 16 epochs
+                            (32, 0, 47.0)]]                  # one common seed: no interval
+    gains = doubling_gains(rows)
+    assert [(g["epochs"], g["doubled"], g["seeds"]) for g in gains] == [(8, 16, 2)]
+    mean, low, high = paired_interval([45.0, 46.0], [40.0, 42.0])
+    assert gains[0]["gain"] == pytest.approx(4.5) == pytest.approx(mean)
+    assert (gains[0]["low"], gains[0]["high"]) == pytest.approx((low, high))

@@ -132,3 +132,27 @@ def test_a_stale_chapter_is_caught():
     assert drawing, "chapter 1 draws figures"
     drawing[0].outputs = [o for o in drawing[0].outputs if "image/png" not in o.get("data", {})]
     assert any("draws a figure but stored none" in p for p in stored_run_problems(figureless))
+
+
+PAGE_WIDTH = 79  # characters of a code line the page shows without scrolling sideways
+
+
+def long_code_lines(nb) -> list[str]:
+    """'cell i, line j (n chars)' for every code line wider than the page."""
+    return [f"cell {i}, line {j} ({len(line)} chars): {line.strip()[:40]!r}"
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for j, line in enumerate(source(cell).splitlines(), 1) if len(line) > PAGE_WIDTH]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
+def test_code_lines_fit_the_page(path: Path):
+    long = long_code_lines(nbformat.read(path, as_version=4))
+    assert not long, (f"{path.relative_to(ROOT)}: code lines wider than {PAGE_WIDTH} characters scroll "
+                      f"sideways on the page; wrap them:\n  " + "\n  ".join(long))
+
+
+def test_a_long_code_line_is_caught():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    code.source += "\n" + "x = 1  # " + "a" * PAGE_WIDTH
+    assert long_code_lines(nb) and "chars" in long_code_lines(nb)[0]

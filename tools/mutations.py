@@ -2,6 +2,7 @@
 
     python tools/mutations.py            # every mutation; exit 1 if one survives
     python tools/mutations.py --list     # the table, without running it
+    python tools/mutations.py --match "stage 1"   # only those whose description matches
 
 Each mutation replaces one exact piece of source in a *temporary copy* of the package
 and tests (the checkout is never edited), then runs the tests named for it there. A
@@ -34,6 +35,7 @@ class Mutation:
 G = "tests/test_guarantees.py::"
 T = "tests/test_teacher_outputs.py::"
 H = "tests/test_hardware.py::"
+B = "tests/test_bench.py::"
 MUTATIONS = [
     Mutation("fit ignores its seed", "hintlearn_mini/train.py",
              "batches(train_set, batch_size, True, seed, epoch)", "batches(train_set, batch_size, True, 0, epoch)",
@@ -120,7 +122,7 @@ MUTATIONS = [
              "with autocast(precision, device):", 'with autocast("fp32", device):',
              H + "test_the_same_seed_gives_the_same_numbers_in_bf16"),
     Mutation("losses are not cast to float32", "hintlearn_mini/hardware.py",
-             "return loss_fn(*_to_float32(args), **{k: _to_float32(v) for k, v in kwargs.items()})",
+             "return loss_fn(*_to_float32(args, cast), **{k: _to_float32(v, cast) for k, v in kwargs.items()})",
              "return loss_fn(*args, **kwargs)", H + "test_every_loss_computes_in_float32_under_bf16_autocast"),
     Mutation("KD never reads the stored logits", "hintlearn_mini/train.py",
              "module.stored_teacher_logits = store.epoch(epoch)", "store.epoch(epoch)",
@@ -135,6 +137,47 @@ MUTATIONS = [
              "                problem = f\"it holds {logits.shape[0]} rows for {len(self.data)} images\"\n"
              "            except ZeroDivisionError as error:",
              T + "test_the_store_is_computed_once_and_read_back_by_later_runs"),
+    Mutation("the bf16 attention map skips the float32 reduction", "hintlearn_mini/losses.py",
+             "torch.linalg.vector_norm(feat, 2, dim=1, dtype=torch.float32)",
+             "torch.linalg.vector_norm(feat, 2, dim=1).float()",
+             "tests/test_hint_losses.py::test_attention_map_of_bfloat16_features_is_the_float32_map_of_their_values"),
+    Mutation("stage 1 decays its learning rate", "hintlearn_mini/train.py",
+             "lambda epoch: 1.0)", "lambda epoch: 0.5 ** epoch)",
+             B + "test_stage_one_of_two_stage_methods_runs_at_a_constant_learning_rate"),
+    Mutation("stage 1 trains on the profile's schedule", "hintlearn_mini/profiles.py",
+             'epochs=profile.stage_one_epochs(), schedule="constant",', "epochs=profile.stage_one_epochs(),",
+             B + "test_stage_one_of_two_stage_methods_runs_at_a_constant_learning_rate"),
+    Mutation("fit ignores nesterov", "hintlearn_mini/train.py",
+             "make_optimizer(params, lr, weight_decay, nesterov)", "make_optimizer(params, lr, weight_decay)",
+             B + "test_paper_profile_uses_plain_momentum_as_repdistiller"),
+    Mutation("a diagnostic trains the official setting", "hintlearn_mini/bench.py",
+             '"KD, T=8": _one_stage(lambda p, t, d: KD(_student(p), t, T=8.0)),',
+             '"KD, T=8": _one_stage(lambda p, t, d: KD(_student(p), t)),',
+             B + "test_diagnostics_and_controls_train_the_setting_their_name_says"),
+    Mutation("the epoch-matched control is not longer", "hintlearn_mini/bench.py",
+             "profile = replace(profile, epochs=profile.epochs + profile.stage_one_epochs())", "pass",
+             B + "test_diagnostics_and_controls_train_the_setting_their_name_says"),
+    Mutation("CRD's in-batch diagnostic still uses the bank", "hintlearn_mini/methods/crd.py",
+             "        if self.in_batch:  # B", "        if False:  # B",
+             "tests/test_modern_methods.py::test_crd_in_batch_trains_the_embeddings_on_info_nce_without_the_bank"),
+    Mutation("the run key fingerprints a display-only module", "hintlearn_mini/runs.py",
+             '"profiles.py", "runs.py",', '"plots.py", "profiles.py", "runs.py",',
+             G + "test_every_module_is_fingerprinted_unless_it_only_shows_results"),
+    Mutation("the run key forgets a training module", "hintlearn_mini/runs.py",
+             '"losses.py", "models.py", "methods",', '"losses.py", "methods",',
+             G + "test_every_module_is_fingerprinted_unless_it_only_shows_results"),
+    Mutation("the run key holds the profile's list of seeds", "hintlearn_mini/runs.py",
+             "        settings.pop(plan)", "        pass",
+             G + "test_the_seeds_and_pairs_a_profile_plans_are_not_part_of_a_run"),
+    Mutation("the benchmark's runs are not in the run cache", "hintlearn_mini/bench.py",
+             "module, history = cached_fit(lambda: make(profile, teacher, train_set), train_set, test_set,\n"
+             "                                     seed=seed, profile=profile, progress=False)",
+             "module = make(profile, teacher, train_set)\n"
+             "        history = fit(module, train_set, test_set, seed=seed, progress=False, **fit_kwargs(profile))",
+             B + "test_a_chapter_reads_the_benchmarks_runs_from_the_run_cache"),
+    Mutation("the plateau redoes finished rows", "hintlearn_mini/bench.py",
+             "if (profile.train_per_class, e, s) not in done]", "]",
+             B + "test_plateau_trains_the_student_alone_for_each_length_and_resumes"),
 ]
 
 
@@ -166,7 +209,9 @@ def run(mutation: Mutation, scratch: Path) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="print the table only")
+    parser.add_argument("--match", default="", help="only the mutations whose description contains this")
     args = parser.parse_args(argv)
+    mutations = [m for m in MUTATIONS if args.match in m.what]
     if args.list:
         for m in MUTATIONS:
             print(f"{m.what:<55} {m.file:<36} {m.tests}")
@@ -175,11 +220,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         copy_tree(scratch)
-        for m in MUTATIONS:
+        for m in mutations:
             verdict = run(m, scratch)
             bad += verdict != "caught"
             print(f"{verdict:<9} {m.what:<55} by {m.tests.split('::')[-1]}", flush=True)
-    print(f"{len(MUTATIONS) - bad} of {len(MUTATIONS)} mutations caught")
+    print(f"{len(mutations) - bad} of {len(mutations)} mutations caught")
     return 1 if bad else 0
 
 

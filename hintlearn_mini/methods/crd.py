@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..data import contrast_indices
 from ..hardware import float32_loss
-from ..losses import nce_loss
+from ..losses import info_nce_loss, nce_loss
 from .base import Distiller, output_terms, probe_features
 
 __all__ = ["Embed", "ContrastMemory", "CRD"]
@@ -116,11 +116,14 @@ class CRD(Distiller):
     the other classes); the memory banks have one row per training sample. ``seed``
     seeds the draws of the negatives; by default it is drawn from PyTorch's global
     generator, so the run seed (``seed_everything`` before building) decides it.
+    ``in_batch=True`` is the benchmark's diagnostic: the same embeddings trained with
+    the in-batch InfoNCE of chapter 6 (``losses.info_nce_loss``) instead of the bank.
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module, train_labels: Tensor, k: int = 16384,
                  tau: float = 0.07, momentum: float = 0.5, dim: int = 128, beta: float = 0.8,
-                 ce_weight: float = 1.0, kd_weight: float = 0.0, T: float = 4.0, seed: int | None = None):
+                 ce_weight: float = 1.0, kd_weight: float = 0.0, T: float = 4.0, seed: int | None = None,
+                 in_batch: bool = False):
         super().__init__(student, teacher)
         n_data = len(train_labels)
         pool = n_data - int(torch.bincount(train_labels).max())
@@ -133,6 +136,7 @@ class CRD(Distiller):
         self.embed_teacher = Embed(probe_features(teacher).pooled.shape[1], dim)
         self.memory = ContrastMemory(dim, n_data, k, tau, momentum)
         self.k, self.beta, self.ce_weight, self.kd_weight, self.T = k, beta, ce_weight, kd_weight, T
+        self.in_batch = in_batch  # the diagnostic: in-batch InfoNCE instead of the memory bank
         if seed is None:  # drawn from the global generator: seed_everything(run seed) fixes it
             seed = int(torch.randint(2**31 - 1, ()).item())
         self.generator = torch.Generator().manual_seed(seed)  # the negatives' draws
@@ -145,13 +149,17 @@ class CRD(Distiller):
         teacher_logits, teacher_feats = self.teacher_forward(x, features=True)
         e_s = self.embed_student(student_feats.pooled)          # (B, 128)
         e_t = self.embed_teacher(teacher_feats.pooled)          # (B, 128)
-        idx = contrast_indices(self.train_labels, index, self.k, self.generator).to(x.device)  # (B, K+1)
-        p_t, p_s = self.memory(e_s, e_t, index.to(x.device), idx)
-        n = self.memory.n_data
-        losses = {"crd": self.beta * (nce_loss(p_t, n) + nce_loss(p_s, n))}
+        if self.in_batch:  # B − 1 negatives from the batch, any class; no memory
+            losses = {"crd": self.beta * info_nce_loss(e_s, e_t, self.memory.tau)}
+        else:
+            idx = contrast_indices(self.train_labels, index, self.k, self.generator).to(x.device)  # (B, K+1)
+            p_t, p_s = self.memory(e_s, e_t, index.to(x.device), idx)
+            n = self.memory.n_data
+            losses = {"crd": self.beta * (nce_loss(p_t, n) + nce_loss(p_s, n))}
         losses.update(output_terms(logits, y, teacher_logits, self.ce_weight, self.kd_weight, self.T))
         return logits, losses
 
     def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
         return (f"k={self.k}, tau={self.memory.tau}, momentum={self.memory.momentum}, beta={self.beta}, "
-                f"ce_weight={self.ce_weight}, kd_weight={self.kd_weight}, T={self.T}, n_data={self.memory.n_data}")
+                f"ce_weight={self.ce_weight}, kd_weight={self.kd_weight}, T={self.T}, n_data={self.memory.n_data}"
+                + (", in_batch=True" if self.in_batch else ""))

@@ -6,7 +6,9 @@ small convolutional regressor r, with the hint loss (``losses.hint_loss``):
     L_hint = mean over all elements of (r(v_guided) − u_hint)²
 
 The paper trains in **two stages**: (1) the student up to its guided layer, plus the
-regressor, on the hint loss alone; (2) the whole student with knowledge distillation.
+regressor, on the hint loss alone, at a constant learning rate (RepDistiller's
+``helper/pretrain.py``; ``profiles.stage_one_kwargs``); (2) the whole student with
+knowledge distillation.
 The CRD benchmark (RepDistiller) and mdistiller instead train **one stage**,
 CE + β·L_hint with β = 100, for the whole schedule; their "FitNet" numbers are that
 variant. :class:`FitNets` computes both: ``ce_weight=0`` (and ``guided_parameters``)

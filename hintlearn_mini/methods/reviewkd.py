@@ -27,7 +27,6 @@ Chapter: ``book/07_reviewkd.ipynb``.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
