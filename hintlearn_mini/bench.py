@@ -25,8 +25,9 @@ The paper profile (``--profile paper``, a GPU) runs the CIFAR-100 setting of the
 ReviewKD benchmarks on each of its pairs (resnet32x4 → resnet8x4, wrn_40_2 → wrn_16_2):
 240 epochs, the published loss weights (ReviewKD's per pair), 30 initialisation epochs
 for two-stage methods. Its teachers are trained with the same recipe the first time
-(``zoo.profile_teacher``) and cached; CIFAR-100 is downloaded by torchvision. One
-difference from RepDistiller stays: our SGD uses Nesterov momentum, as ReviewKD's does.
+(``zoo.profile_teacher``) and cached; CIFAR-100 is downloaded by torchvision. Its
+students train with plain momentum, as RepDistiller's do (``Profile.nesterov``); the
+laptop profile keeps Nesterov momentum, as ReviewKD's code has it.
 
 The methods are named here because a user picks them on the command line; each entry
 is a plain function that trains one seed and returns its history.

@@ -88,7 +88,7 @@ def plot_accuracies(results: dict[str, list[float]], reference: dict[str, float]
 
     ``reference`` draws horizontal lines (e.g. ``{"teacher": 88.2}``).
     """
-    fig, ax = plt.subplots(figsize=(1.6 * len(results) + 2, 3.4))
+    fig, ax = plt.subplots(figsize=(min(1.6 * len(results) + 2, 7.5), 3.4))  # the text column
     for i, (label, values) in enumerate(results.items()):
         ax.bar(i, statistics.mean(values), color=f"C{i}", alpha=0.35, width=0.6)
         ax.scatter([i] * len(values), values, color=f"C{i}", zorder=3)
