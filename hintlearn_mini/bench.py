@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import resource
 import statistics
 import time
@@ -142,7 +143,7 @@ DIAGNOSTICS = {
        for k in (1, 3)},
     **{f"CRD, β×{x:g}": _one_stage(lambda p, t, d, x=x: _crd(p, t, d, beta=0.8 * x)) for x in (0.1, 10)},
     "CRD, in-batch InfoNCE": _one_stage(lambda p, t, d: _crd(p, t, d, in_batch=True)),
-    **{f"FSP two-stage, weight ×{x:g}": (lambda x: lambda *a: _fsp_two_stage(*a, weight=x))(x) for x in (0.1, 10)},
+    **{f"FSP two-stage, weight ×{x:g}": functools.partial(_fsp_two_stage, weight=x) for x in (0.1, 10)},
     **{f"ReviewKD, weight ×{x:g}": _one_stage(lambda p, t, d, x=x: _reviewkd(p, t, scale=x)) for x in (0.1, 10)},
 }
 

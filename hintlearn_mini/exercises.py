@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .losses import kd_loss
+from .losses import info_nce_loss, kd_loss
 from .models import CifarResNet, count_parameters
 
 __all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy", "check_regressor",
@@ -299,7 +299,7 @@ def check_info_nce(fn) -> CheckResult:
     targets = torch.arange(8)
     one_way = F.cross_entropy(logits, targets)
     other_way = F.cross_entropy(logits.t(), targets)
-    expected = 0.5 * (one_way + other_way)
+    expected = info_nce_loss(s, t, tau)  # the mean of one_way and other_way
     answer, failure = _scalar_answer(fn, (s, t, tau), " (the mean over the batch)")
     if failure is not None:
         return _report(failure)
@@ -308,7 +308,7 @@ def check_info_nce(fn) -> CheckResult:
     if torch.allclose(answer, one_way, rtol=1e-4) or torch.allclose(answer, other_way, rtol=1e-4):
         return _report(CheckResult(False, "only one direction: average the student→teacher and the "
                                           "teacher→student cross-entropies"))
-    if torch.allclose(answer, 0.5 * (F.cross_entropy(s @ t.t(), targets) + F.cross_entropy(t @ s.t(), targets)), rtol=1e-4):
+    if torch.allclose(answer, info_nce_loss(s, t, 1.0), rtol=1e-4):
         return _report(CheckResult(False, "the similarities are not divided by the temperature tau"))
     return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}: the "
                                       "positives are on the diagonal of the (B, B) logits"))
