@@ -11,7 +11,10 @@ the module's full ``repr`` (architecture and the method's hyper-parameters, whic
 with the precision it resolves to on this machine, the content of the training and test
 data (``ImageSet.fingerprint``), and a fingerprint of the package's training code
 (``TRAINING_SOURCES``) and shipped weights, so any change to what a run computes trains
-again. Code that only reads or shows results (the benchmark's bookkeeping, plots,
+again. Of the methods' files only those that define the run's own modules count
+(``run_sources``): editing ReviewKD retrains the ReviewKD runs, not the student alone or
+KD, while an edit to the shared code (losses, training loop, ``methods/base.py``)
+retrains everything. Code that only reads or shows results (the benchmark's bookkeeping, plots,
 statistics, exercises) is not in the fingerprint: editing a figure does not retrain the
 book. The profile's list of seeds and pairs are not in the key either: they say which
 runs an experiment makes, not what one run computes. Training is deterministic on a
@@ -35,7 +38,7 @@ from .profiles import Profile, fit_kwargs
 from .teacher_outputs import weights_fingerprint
 from .train import History, fit, seed_everything
 
-__all__ = ["cached_fit", "run_key", "source_fingerprint", "TRAINING_SOURCES", "cache_savings", "report_time"]
+__all__ = ["cached_fit", "run_key", "source_fingerprint", "run_sources", "TRAINING_SOURCES", "cache_savings", "report_time"]
 
 _PACKAGE = Path(__file__).parent
 _READ_BACK: list[float] = []  # training seconds of every run this process read from the cache
@@ -69,11 +72,25 @@ TRAINING_SOURCES = ("checkpoints.py", "data.py", "hardware.py", "losses.py", "mo
                     "zoo.py")
 
 
-def source_fingerprint() -> str:
-    """sha256 over the package's training code (``TRAINING_SOURCES``) and its shipped
+def run_sources(module: nn.Module) -> tuple[str, ...]:
+    """The training code a run of ``module`` depends on: ``TRAINING_SOURCES`` with, of
+    ``methods/``, only its shared files and the files defining ``module``'s own classes
+    (the distiller, its regressors, embeddings or fusion modules)."""
+    methods = {"methods/__init__.py", "methods/base.py"}
+    for part in module.modules():
+        package, _, name = type(part).__module__.rpartition(".")
+        if package == f"{__package__}.methods":
+            methods.add(f"methods/{name}.py")
+    shared = tuple(name for name in TRAINING_SOURCES if name != "methods")
+    return shared + tuple(sorted(methods))
+
+
+def source_fingerprint(sources=TRAINING_SOURCES) -> str:
+    """sha256 over the package's training code (``sources``, default all of
+    ``TRAINING_SOURCES``; folders count every ``.py`` file in them) and its shipped
     teacher manifests."""
     files = []
-    for name in TRAINING_SOURCES:
+    for name in sources:
         path = _PACKAGE / name
         files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     digest = hashlib.sha256()
@@ -96,7 +113,7 @@ def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet,
         "initial_weights": weights_fingerprint(module),
         "teacher": weights_fingerprint(teacher) if teacher is not None else None,
         "train": train_set.fingerprint(), "test": test_set.fingerprint(),
-        "source": source_fingerprint(),
+        "source": source_fingerprint(run_sources(module)),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

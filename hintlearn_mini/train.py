@@ -162,6 +162,8 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
             per (teacher, data, seed, precision, epoch) and shared by every such run.
         eval_every: evaluate on ``test_set`` every this many epochs (``None``: only
             after the last epoch, which is always evaluated; other rows hold NaN).
+        nesterov: Nesterov momentum (the book's CIFAR-10 recipe); ``False`` is the
+            plain momentum of RepDistiller, which the paper profile follows.
         channels_last: store the networks and batches channels-last, which speeds up
             small convolutions on a CPU by about a third; the numbers are the same.
 

@@ -79,7 +79,8 @@ def train_teacher(recipe: dict = TEACHER_RECIPE, out: Path | None = None, device
     start = time.perf_counter()
     history = fit(model, train_set, test_set, epochs=recipe["epochs"], batch_size=recipe["batch_size"],
                   lr=recipe["lr"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"],
-                  seed=recipe["seed"], device=device, desc=f"teacher {recipe['arch']}")
+                  seed=recipe["seed"], device=device, desc=f"teacher {recipe['arch']}",
+                  nesterov=recipe["optimizer"].endswith("nesterov"))
     seconds = time.perf_counter() - start
     dtype = torch.float16 if recipe.get("stored_as") == "float16" else None
     sha = save_checkpoint(model.cpu(), out / f"{name}.pt", recipe["arch"], dtype=dtype)
@@ -104,7 +105,8 @@ def profile_teacher_recipe(profile, arch: str) -> dict:
     with the same 240-epoch recipe as its students."""
     return {"arch": arch, "dataset": profile.dataset, "train_images": "all", "epochs": profile.epochs,
             "batch_size": profile.batch_size, "lr": profile.lr, "schedule": profile.schedule,
-            "weight_decay": 5e-4, "optimizer": TEACHER_RECIPE["optimizer"],
+            "weight_decay": 5e-4,
+            "optimizer": "SGD momentum 0.9" + (" nesterov" if profile.nesterov else ""),
             "augmentation": TEACHER_RECIPE["augmentation"], "seed": 0}
 
 

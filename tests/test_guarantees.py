@@ -126,8 +126,20 @@ def test_every_module_is_fingerprinted_unless_it_only_shows_results(tmp_path, mo
     for name in sorted(DISPLAY_ONLY):
         (package / name).write_text((package / name).read_text() + "\n# edited\n")
     assert _key() == base, "editing a display-only module retrains every run"
+    torch.manual_seed(1)
+    alone = build_model("resnet8")
+    with pytest.warns(UserWarning, match="negatives requested"):  # K adapts to 32 images
+        crd = CRD(build_model("resnet8"), build_model("resnet8"), train_labels=torch.arange(32) % 4)
+    before = {"alone": _key(alone), "crd": _key(crd)}
     (package / "methods" / "kd.py").write_text((package / "methods" / "kd.py").read_text() + "\n# edited\n")
     assert _key() != base, "editing a method does not retrain its runs"
+    assert {"alone": _key(alone), "crd": _key(crd)} == before, (
+        "editing KD retrains runs of the student alone or of another method")
+    (package / "methods" / "crd.py").write_text((package / "methods" / "crd.py").read_text() + "\n# edited\n")
+    assert _key(crd) != before["crd"], "editing CRD does not retrain its runs"
+    (package / "methods" / "base.py").write_text((package / "methods" / "base.py").read_text() + "\n# edited\n")
+    assert _key(alone) != before["alone"] and _key(crd) != before["crd"], (
+        "editing the shared methods/base.py does not retrain every run")
 
 
 def test_the_seeds_and_pairs_a_profile_plans_are_not_part_of_a_run():
