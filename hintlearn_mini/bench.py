@@ -5,6 +5,7 @@
                                    [--pair resnet32x4:resnet8x4] [--device cuda]
                                    [--precision fp32 bf16] [--diagnostics] [--controls]
     python -m hintlearn_mini.bench --plateau 8 16 32 64 [--per-class 200] [--out plateau.csv]
+    python -m hintlearn_mini.bench --fast-optimization 8 16 32 64 [--out fsp-fast.csv]
 
 Each finished (method, seed, precision) run becomes one row of a tidy CSV file:
 method, seed, test accuracy after the last epoch, wall time, extra trainable
@@ -35,6 +36,7 @@ is a plain function that trains one seed and returns its history.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import functools
 import resource
@@ -59,7 +61,7 @@ from .runs import cached_fit
 from .train import fit, make_optimizer, seed_everything
 from .zoo import profile_teacher
 
-__all__ = ["METHODS", "run_benchmark", "step_costs", "plain_loop", "read_results", "main"]
+__all__ = ["METHODS", "run_benchmark", "fast_optimization", "plateau", "step_costs", "plain_loop", "read_results", "accuracies", "main"]
 
 FIELDS = ["method", "seed", "accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb", "profile",
           "teacher", "student", "precision", "epochs", "train_per_class"]
@@ -166,6 +168,24 @@ def read_results(path: Path) -> list[dict]:
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def accuracies(rows: list[dict], profile: Profile, student: str | None = None,
+               teacher: str | None = None) -> dict[str, dict[int, float]]:
+    """``{method: {seed: accuracy}}`` of the benchmark rows of ``profile``'s budget
+    (epochs, images per class) and of one pair (default: the profile's first), in the
+    order of ``METHODS`` and then the controls and diagnostics. Chapters read their
+    method's benchmark numbers through it, so every chapter states the same number."""
+    first_teacher, first_student = profile.teacher_student_pairs()[0]
+    teacher, student = teacher or first_teacher, student or first_student
+    budget = (str(profile.epochs), "" if profile.train_per_class is None else str(profile.train_per_class))
+    found: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if (r["profile"], r["teacher"], r["student"]) == (profile.name, teacher, student) \
+                and (r.get("epochs"), r.get("train_per_class")) == budget:
+            found.setdefault(r["method"], {})[int(r["seed"])] = float(r["accuracy"])
+    order = {name: i for i, name in enumerate(ALL_METHODS)}
+    return {m: dict(sorted(found[m].items())) for m in sorted(found, key=lambda m: order.get(m, len(order)))}
 
 
 def _write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
@@ -345,6 +365,56 @@ def _pair(text: str) -> tuple[str, str]:
     return teacher, student
 
 
+FAST_FIELDS = ["method", "seed", "epochs", "accuracy", "train_accuracy", "stage_one_epochs",
+               "train_per_class"]
+
+
+def fast_optimization(out: Path, profile: Profile, budgets=(8, 16, 32, 64), seeds=None,
+                      teacher=None, train_set=None, test_set=None) -> list[dict]:
+    """FSP's headline, "fast optimization" (Yim et al. 2017, §4.1: from the FSP
+    initialisation a network reaches the accuracy of a full schedule in a third of it),
+    measured: the student trained for each of ``budgets`` epochs (the schedule stretched
+    to fit) from its random initialisation ("student alone") and from the FSP
+    initialisation ("FSP two-stage"; stage 1 as in the benchmark, once per seed and
+    shared by every budget). Same seeds, same data, same views; rows ``FAST_FIELDS``.
+    Resumes: rows already in ``out`` are kept.
+    """
+    seeds = list(profile.seeds if seeds is None else seeds)
+    if train_set is None or test_set is None:
+        train_set, test_set = load_experiment_data(profile)
+    profile = profile.for_pair(*profile.teacher_student_pairs()[0])
+    rows = read_results(out)
+    done = {(r["method"], int(r["seed"]), int(r["epochs"])) for r in rows
+            if int(r["train_per_class"]) == profile.train_per_class}
+    teacher = teacher if teacher is not None else profile_teacher(profile)
+    for seed in tqdm(seeds, desc="fast optimization", unit="seed"):
+        todo = [(m, e) for m in ("student alone", "FSP two-stage") for e in budgets
+                if (m, seed, e) not in done]
+        if not todo:
+            continue
+        seed_everything(seed)
+        initial = _student(profile)
+        fsp_init = None
+        for method, epochs in todo:
+            student = copy.deepcopy(initial)
+            if method == "FSP two-stage":
+                if fsp_init is None:  # stage 1: the FSP loss alone, as _fsp_two_stage trains it
+                    distiller = FSP(copy.deepcopy(initial), teacher)
+                    fit(distiller, train_set, None, seed=seed, parameters=distiller.feature_parameters(),
+                        progress=False, **stage_one_kwargs(profile))
+                    fsp_init = distiller.student
+                student = copy.deepcopy(fsp_init)
+            history = fit(student, train_set, test_set, seed=seed, progress=False,
+                          **dict(fit_kwargs(profile), epochs=epochs, eval_every=None))
+            rows.append({"method": method, "seed": seed, "epochs": epochs,
+                         "accuracy": round(history.final_accuracy, 2),
+                         "train_accuracy": round(history.epochs[-1]["train_acc"], 2),
+                         "stage_one_epochs": profile.stage_one_epochs(),
+                         "train_per_class": profile.train_per_class})
+            _write_rows(out, rows, FAST_FIELDS)
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Run every method of the book on the same pair and seeds.")
     parser.add_argument("--profile", default=None, help="quick, laptop or paper (default: $HINTLEARN_PROFILE or laptop)")
@@ -366,6 +436,9 @@ def main(argv=None) -> None:
                         help="training images per class (default: the profile's)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per run (default: the profile's); the rows record it")
+    parser.add_argument("--fast-optimization", nargs="*", type=int, default=None, metavar="EPOCHS",
+                        help="instead: the student from scratch and from the FSP initialisation, "
+                             "trained for each of these epoch counts (fsp-fast.csv)")
     parser.add_argument("--step-costs", action="store_true",
                         help="also measure each method's images/s against a plain float32 loop and KD")
     args = parser.parse_args(argv)
@@ -383,6 +456,11 @@ def main(argv=None) -> None:
     if args.plateau:
         out = args.out or Path("plateau.csv")
         plateau(out, profile, args.plateau, args.seeds, args.per_class)
+        print(f"results: {out}")
+        return
+    if args.fast_optimization:
+        out = args.out or Path("fsp-fast.csv")
+        fast_optimization(out, profile, args.fast_optimization, args.seeds)
         print(f"results: {out}")
         return
     out = args.out or Path(f"bench-{profile.name}.csv")

@@ -1,4 +1,4 @@
-"""Figures and result tables that several chapters share (matplotlib only).
+"""Figures and result tables that several chapters share (matplotlib, pandas).
 
 Every function draws on a new figure and returns it, so a notebook cell ends with the
 figure and nothing else is needed to show it.
@@ -17,7 +17,7 @@ from .stats import paired_interval
 from .stats import verdict as stats_verdict
 
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
-           "accuracy_table", "verdict", "plot_soft_targets", "plot_plateau"]
+           "accuracy_table", "compare", "comparison_table", "verdict", "plot_soft_targets", "plot_plateau"]
 
 
 def show_images(data: ImageSet, count: int = 20, columns: int = 10, seed: int = 0):
@@ -105,25 +105,81 @@ def plot_accuracies(results: dict[str, list[float]], reference: dict[str, float]
     return fig
 
 
-def accuracy_table(results: dict[str, list[float]], seeds) -> str:
-    """Text table: method, accuracy per seed, mean ± standard deviation, gain over the first row.
-
-    A row shorter than ``seeds`` ran with the first seeds only; its other cells show "–".
-    """
+def _by_seed(values, seeds) -> dict[int, float]:
+    """A row as {seed: accuracy}: a dict already is one; a list holds the first seeds
+    of ``seeds`` in order."""
+    if isinstance(values, dict):
+        return {int(s): float(v) for s, v in values.items()}
+    if seeds is None:
+        raise ValueError("a row given as a list needs the seeds it ran with: pass seeds=")
     seeds = list(seeds)
-    too_long = [label for label, values in results.items() if len(values) > len(seeds)]
-    if too_long:
-        raise ValueError(f"accuracy_table: rows {too_long} have more values than the {len(seeds)} seeds {seeds}")
-    head = f"{'method':<24}" + "".join(f"{'seed ' + str(s):>9}" for s in seeds) + f"{'mean ± sd':>16}{'vs first':>10}"
-    lines = [head, "-" * len(head)]
-    base = None
-    for label, values in results.items():
-        mean = statistics.mean(values)
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        base = mean if base is None else base
-        lines.append(f"{label:<24}" + "".join(f"{v:>9.2f}" for v in values) + f"{'–':>9}" * (len(seeds) - len(values))
-                     + f"{mean:>9.2f} ± {sd:<4.2f}{mean - base:>+10.2f}")
-    return "\n".join(lines)
+    if len(values) > len(seeds):
+        raise ValueError(f"a row has {len(values)} values for the {len(seeds)} seeds {seeds}")
+    return dict(zip(seeds, map(float, values)))
+
+
+def _rendered(frame):
+    """A result table as the page shows it: two decimals, "–" where a seed did not run."""
+    return frame.style.format(precision=2, na_rep="–")
+
+
+def accuracy_table(results: dict, seeds=None):
+    """A rendered table (pandas ``Styler``; ``.data`` is the ``DataFrame``): a row per
+    method with its accuracy at every seed, the number of seeds ``n``, mean and sd.
+
+    ``results`` maps a method to ``{seed: accuracy}``, or to a list of accuracies in the
+    order of ``seeds`` (a shorter list ran the first seeds only; its other cells are
+    empty). Means of rows with other seeds do not compare: use :func:`comparison_table`.
+    """
+    import pandas as pd
+
+    rows = {label: _by_seed(values, seeds) for label, values in results.items()}
+    columns = sorted({s for row in rows.values() for s in row})
+    if seeds is not None:
+        extra = [s for s in columns if s not in list(seeds)]
+        if extra:
+            raise ValueError(f"accuracy_table: seeds {extra} are not among the seeds {list(seeds)}")
+        columns = list(seeds)
+    frame = pd.DataFrame([[row.get(s, float("nan")) for s in columns] for row in rows.values()],
+                         index=pd.Index(list(rows), name="method"),
+                         columns=[f"seed {s}" for s in columns])
+    frame["n"] = [len(row) for row in rows.values()]
+    frame["mean"] = [statistics.mean(row.values()) for row in rows.values()]
+    frame["sd"] = [statistics.stdev(row.values()) if len(row) > 1 else float("nan") for row in rows.values()]
+    return _rendered(frame)
+
+
+def compare(results: dict, name: str, base: str, seeds=None) -> dict:
+    """``name`` against ``base`` over the seeds both ran: ``{"seeds", "difference", "low",
+    "high", "verdict", "wins"}`` (the paired 95 % interval of ``stats.paired_interval``;
+    ``low``/``high`` are NaN and the verdict says so with fewer than two shared seeds)."""
+    a, b = _by_seed(results[name], seeds), _by_seed(results[base], seeds)
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        raise ValueError(f"{name!r} and {base!r} share no seed ({sorted(a)} vs {sorted(b)}): "
+                         "run them on the same seeds to compare them")
+    diffs = [a[s] - b[s] for s in shared]
+    row = {"seeds": len(shared), "difference": statistics.mean(diffs), "low": float("nan"),
+           "high": float("nan"), "wins": f"{sum(d > 0 for d in diffs)} of {len(shared)}"}
+    if len(shared) > 1:
+        _, row["low"], row["high"] = paired_interval([a[s] for s in shared], [b[s] for s in shared])
+        row["verdict"] = stats_verdict(row["low"], row["high"])
+    else:
+        row["verdict"] = "one seed: no spread to judge by"
+    return row
+
+
+def comparison_table(results: dict, comparisons, seeds=None):
+    """A rendered table of paired comparisons, one row per ``(method, baseline)`` in
+    ``comparisons``: shared seeds, mean difference, its 95 % interval, the verdict
+    ("clearly above/below" only when the interval excludes zero) and on how many seeds
+    the method won. ``results`` as for :func:`accuracy_table`."""
+    import pandas as pd
+
+    rows = [{"method": name, "against": base, **compare(results, name, base, seeds)}
+            for name, base in comparisons]
+    frame = pd.DataFrame(rows).set_index(["method", "against"])
+    return _rendered(frame[["seeds", "difference", "low", "high", "verdict", "wins"]])
 
 
 def verdict(results: dict[str, list[float]], name: str, base: str) -> str:

@@ -271,3 +271,39 @@ def test_plateau_trains_the_student_alone_for_each_length_and_resumes(tmp_path, 
     assert [k for k in ("epochs", "seed", "accuracy") if k in stored[0]] == ["epochs", "seed", "accuracy"]
     plateau(out, TINY, [1, 2, 3], seeds=[0, 1], train_set=inputs["train_set"], test_set=inputs["test_set"])
     assert [kw["epochs"] for _, kw in calls] == [1, 1, 2, 2, 3, 3]  # resumed: only the new length
+
+
+def test_accuracies_keep_one_budget_and_pair_per_method_and_seed():
+    laptop = PROFILES["laptop"]
+    row = dict(profile="laptop", teacher=laptop.teacher, student=laptop.student,
+               epochs=str(laptop.epochs), train_per_class=str(laptop.train_per_class))
+    rows = [dict(row, method="KD", seed="1", accuracy="41.5"),
+            dict(row, method="student alone", seed="0", accuracy="38.0"),
+            dict(row, method="KD", seed="0", accuracy="40.0"),
+            dict(row, method="KD", seed="2", accuracy="99.0", epochs="999"),  # another budget
+            dict(row, method="KD", seed="3", accuracy="98.0", student="resnet44_half"),
+            dict(row, method="KD", seed="4", accuracy="97.0", profile="paper")]
+    found = bench.accuracies(rows, laptop)
+    assert found == {"student alone": {0: 38.0}, "KD": {0: 40.0, 1: 41.5}}
+    assert list(found) == ["student alone", "KD"]  # the benchmark's order, not the file's
+    assert bench.accuracies(rows, laptop, student="resnet44_half") == {"KD": {3: 98.0}}
+
+
+def test_fast_optimization_runs_are_the_benchmarks_runs_and_resume(tmp_path, monkeypatch):
+    inputs = _inputs()
+    pair = TINY.for_pair(*TINY.teacher_student_pairs()[0])
+    args = (pair, inputs["teacher"], inputs["train_set"], inputs["test_set"], 0)
+    expected = {m: round(METHODS[m](*args)[0].final_accuracy, 2) for m in ("student alone", "FSP two-stage")}
+    calls = _recording_fit(monkeypatch)
+    out = tmp_path / "fsp-fast.csv"
+    rows = bench.fast_optimization(out, TINY, budgets=(1, 2), seeds=[0], **inputs)
+    assert [(r["method"], r["epochs"]) for r in rows] == [
+        ("student alone", 1), ("student alone", 2), ("FSP two-stage", 1), ("FSP two-stage", 2)]
+    # at the profile's own budget the rows are the benchmark's runs of the same seed
+    assert {r["method"]: r["accuracy"] for r in rows if r["epochs"] == TINY.epochs} == expected
+    stage_one = [kw for m, kw in calls if isinstance(m, bench.FSP)]
+    assert len(stage_one) == 1 and stage_one[0]["schedule"] == "constant"  # once, shared by the budgets
+    assert list(read_results(out)[0]) == bench.FAST_FIELDS
+    calls.clear()
+    bench.fast_optimization(out, TINY, budgets=(1, 2, 3), seeds=[0], **inputs)
+    assert [kw["epochs"] for _, kw in calls] == [3, TINY.stage_one_epochs(), 3]  # resumed: only epoch 3

@@ -1,17 +1,40 @@
-"""The text tables and verdicts the chapters print."""
+"""The result tables and verdicts the chapters show."""
+import math
+
 import pytest
 
-from hintlearn_mini.plots import accuracy_table, verdict
+from hintlearn_mini.plots import accuracy_table, compare, comparison_table, verdict
 
 
 def test_accuracy_table_keeps_columns_for_rows_with_fewer_seeds():
-    table = accuracy_table({"alone": [30.0, 32.0, 34.0], "KD": [40.0, 42.0]}, seeds=[0, 1, 2])
-    head, _, alone, kd = table.splitlines()
-    assert kd.split()[:4] == ["KD", "40.00", "42.00", "–"]
-    assert kd.split()[4:] == ["41.00", "±", "1.41", "+9.00"]
-    assert len(kd) == len(alone) == len(head)
-    with pytest.raises(ValueError, match="more values than the 2 seeds"):
+    table = accuracy_table({"alone": [30.0, 32.0, 34.0], "KD": [40.0, 42.0]}, seeds=[0, 1, 2]).data
+    assert list(table.columns) == ["seed 0", "seed 1", "seed 2", "n", "mean", "sd"]
+    kd = table.loc["KD"]
+    assert kd["seed 0"] == 40.0 and kd["seed 1"] == 42.0 and math.isnan(kd["seed 2"])
+    assert (kd["n"], kd["mean"], round(kd["sd"], 2)) == (2, 41.0, 1.41)
+    with pytest.raises(ValueError, match="3 values for the 2 seeds"):
         accuracy_table({"alone": [1.0, 2.0, 3.0]}, seeds=[0, 1])
+
+
+def test_accuracy_table_renders_two_decimals_and_a_dash_for_a_seed_not_run():
+    html = accuracy_table({"alone": {0: 30.0, 1: 32.125}, "KD": {1: 40.0}}).to_html()
+    assert "32.12" in html and "32.125" not in html and "–" in html
+
+
+def test_comparisons_pair_only_the_seeds_both_methods_ran():
+    results = {"a": {0: 50.0, 1: 42.0, 2: 43.5, 3: 60.0}, "b": {1: 40.0, 2: 40.0, 4: 10.0}}
+    row = compare(results, "a", "b")
+    # seeds 1 and 2: differences 2.0 and 3.5, mean 2.75, sd 1.0607, t(0.975, 1) = 12.706
+    assert row["seeds"] == 2 and row["difference"] == 2.75 and row["wins"] == "2 of 2"
+    assert (round(row["low"], 2), round(row["high"], 2)) == (-6.78, 12.28)
+    assert row["verdict"] == "within the noise"
+    table = comparison_table(results, [("a", "b"), ("b", "a")]).data
+    assert table.loc[("b", "a"), "difference"] == -2.75
+    assert compare({"x": [41.0, 40.0, 37.0], "y": [37.0, 36.0, 35.0]}, "x", "y", seeds=[0, 1, 2])[
+        "verdict"] == "clearly above"
+    assert compare({"x": {0: 1.0}, "y": {0: 0.0, 1: 2.0}}, "x", "y")["verdict"].startswith("one seed")
+    with pytest.raises(ValueError, match="share no seed"):
+        compare({"x": {0: 1.0}, "y": {1: 1.0}}, "x", "y")
 
 
 def test_verdict_of_identical_rows_is_no_difference():

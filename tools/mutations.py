@@ -181,6 +181,16 @@ MUTATIONS = [
     Mutation("the plateau redoes finished rows", "hintlearn_mini/bench.py",
              "if (profile.train_per_class, e, s) not in done]", "]",
              B + "test_plateau_trains_the_student_alone_for_each_length_and_resumes"),
+    Mutation("comparisons pair the seeds by position", "hintlearn_mini/plots.py",
+             "a, b = _by_seed(results[name], seeds), _by_seed(results[base], seeds)",
+             "a, b = (dict(enumerate(_by_seed(results[k], seeds).values())) for k in (name, base))",
+             "tests/test_plots.py::test_comparisons_pair_only_the_seeds_both_methods_ran"),
+    Mutation("fast optimization's FSP run starts from another initialisation", "hintlearn_mini/bench.py",
+             "distiller = FSP(copy.deepcopy(initial), teacher)", "distiller = FSP(_student(profile), teacher)",
+             "tests/test_bench.py::test_fast_optimization_runs_are_the_benchmarks_runs_and_resume"),
+    Mutation("fast optimization redoes stage 1 for every budget", "hintlearn_mini/bench.py",
+             "                    fsp_init = distiller.student\n", "",
+             "tests/test_bench.py::test_fast_optimization_runs_are_the_benchmarks_runs_and_resume"),
 ]
 
 
