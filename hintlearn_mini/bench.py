@@ -109,8 +109,9 @@ def _crd(profile, teacher, train_set, kd_weight=0.0, **options):
         return CRD(_student(profile), teacher, train_labels=train_set.labels, kd_weight=kd_weight, **options)
 
 
-def _reviewkd(profile, teacher, scale=1.0):
-    return ReviewKD(_student(profile), teacher, weight=scale * official_weight(profile.teacher, profile.student))
+def _reviewkd(profile, teacher, scale=1.0, review=True):
+    return ReviewKD(_student(profile), teacher, weight=scale * official_weight(profile.teacher, profile.student),
+                    review=review)
 
 
 METHODS = {
@@ -133,7 +134,8 @@ CONTROLS = {
 }
 
 # Diagnostics (chapter 8): a method's own weight at 0.1× and 10× the official value,
-# KD's temperature, FitNets' hint stage, CRD's memory bank against in-batch InfoNCE.
+# KD's temperature, FitNets' hint stage, CRD's memory bank against in-batch InfoNCE,
+# ReviewKD without its review (each stage from the teacher's same stage only).
 DIAGNOSTICS = {
     "KD, T=2": _one_stage(lambda p, t, d: KD(_student(p), t, T=2.0)),
     "KD, T=8": _one_stage(lambda p, t, d: KD(_student(p), t, T=8.0)),
@@ -147,6 +149,7 @@ DIAGNOSTICS = {
     "CRD, in-batch InfoNCE": _one_stage(lambda p, t, d: _crd(p, t, d, in_batch=True)),
     **{f"FSP two-stage, weight ×{x:g}": functools.partial(_fsp_two_stage, weight=x) for x in (0.1, 10)},
     **{f"ReviewKD, weight ×{x:g}": _one_stage(lambda p, t, d, x=x: _reviewkd(p, t, scale=x)) for x in (0.1, 10)},
+    "ReviewKD, no review": _one_stage(lambda p, t, d: _reviewkd(p, t, review=False)),
 }
 
 # Every name --methods accepts; a plain benchmark runs METHODS.

@@ -17,7 +17,8 @@ from .stats import paired_interval
 from .stats import verdict as stats_verdict
 
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
-           "accuracy_table", "compare", "comparison_table", "verdict", "plot_soft_targets", "plot_plateau"]
+           "accuracy_table", "compare", "comparison_table", "verdict", "plot_soft_targets", "plot_plateau",
+           "plot_hint_fit"]
 
 
 def show_images(data: ImageSet, count: int = 20, columns: int = 10, seed: int = 0):
@@ -258,4 +259,30 @@ def plot_plateau(rows, marked: dict[str, tuple[int, list[float]]] | None = None)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
+    return fig
+
+
+def plot_hint_fit(hint: Tensor, predictions: dict[str, tuple[Tensor, float]], channels=(0, 1, 2, 3),
+                  title: str = ""):
+    """The teacher's hint of one image and its predictions, channel by channel, on one
+    colour scale (the hint's range) with one colour bar.
+
+    ``hint``: (C, H, W); ``predictions``: ``{label: ((C, H, W) prediction, R²)}``, one
+    row each under the hint's row, its R² (``probes.explained_variance``) in the label.
+    """
+    rows = [("teacher's hint", hint)] + [(f"{label}\nR² = {r2:.2f}", p) for label, (p, r2) in predictions.items()]
+    fig, axes = plt.subplots(len(rows), len(channels), figsize=(1.45 * len(channels) + 1.6, 1.5 * len(rows)),
+                             squeeze=False, layout="constrained")
+    low, high = float(hint[list(channels)].min()), float(hint[list(channels)].max())
+    for r, (label, maps) in enumerate(rows):
+        for c, channel in enumerate(channels):
+            image = axes[r, c].imshow(maps[channel], cmap="viridis", vmin=low, vmax=high)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(f"channel {channel}", fontsize=9)
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="activation")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

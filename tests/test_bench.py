@@ -226,6 +226,7 @@ def test_diagnostics_and_controls_train_the_setting_their_name_says(tmp_path, mo
     assert first["CRD, β×10"].beta == pytest.approx(8.0) and first["CRD, β×0.1"].beta == pytest.approx(0.08)
     assert first["CRD, in-batch InfoNCE"].in_batch and not first["CRD, β×10"].in_batch
     assert first["ReviewKD, weight ×10"].weight == pytest.approx(10.0)
+    assert not first["ReviewKD, no review"].with_review and first["ReviewKD, weight ×10"].with_review
     assert first["FSP two-stage, weight ×0.1"].weight == pytest.approx(0.1)
     assert first["FSP two-stage, weight ×10"].weight == pytest.approx(10.0)
 

@@ -110,7 +110,7 @@ def test_every_component_of_the_run_cache_key_changes_it(tmp_path, monkeypatch):
 
 
 # Package modules that only read or show results: editing them never changes a run.
-DISPLAY_ONLY = {"__init__.py", "bench.py", "exercises.py", "plots.py", "stats.py"}
+DISPLAY_ONLY = {"__init__.py", "bench.py", "exercises.py", "plots.py", "probes.py", "stats.py"}
 
 
 def test_every_module_is_fingerprinted_unless_it_only_shows_results(tmp_path, monkeypatch):

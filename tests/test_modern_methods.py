@@ -232,6 +232,24 @@ def test_reviewkd_levels_match_the_teacher_and_warm_up():
     assert distiller(x, torch.tensor([0, 1]))[1]["hcl"].item() > 0
 
 
+def test_reviewkd_without_review_learns_each_stage_from_its_own_stage_only():
+    """The review: a level's fused feature depends on the student's deeper stages; the
+    ablation without it (``review=False``) sees its own stage alone."""
+    torch.manual_seed(0)
+    student, teacher = build_model("resnet8"), build_model("resnet8x4")
+    x = torch.randn(2, 3, 32, 32)
+    for review, deeper_matters in ((True, True), (False, False)):
+        distiller = ReviewKD(student, teacher, review=review).eval()
+        taps = [t.detach().requires_grad_() for t in ReviewKD.student_taps(student(x, features=True)[1])]
+        shallow = distiller.review(taps)[0]  # the first stage's fused feature
+        shallow.sum().backward()
+        assert (taps[-1].grad is not None and taps[-1].grad.abs().sum() > 0) == deeper_matters
+        assert taps[0].grad.abs().sum() > 0
+    assert "review=False" in repr(ReviewKD(student, teacher, review=False))
+    assert "review=False" not in repr(ReviewKD(student, teacher))  # the default's key is unchanged
+    assert sum(abf.att is not None for abf in ReviewKD(student, teacher, review=False).abfs) == 0
+
+
 def test_reviewkd_teacher_taps_are_preactivations():
     _, feats = build_model("resnet8")(torch.randn(4, 3, 32, 32), features=True)
     assert min(t.min() for t in ReviewKD.teacher_taps(feats)[:3]) < 0

@@ -191,6 +191,15 @@ MUTATIONS = [
     Mutation("fast optimization redoes stage 1 for every budget", "hintlearn_mini/bench.py",
              "                    fsp_init = distiller.student\n", "",
              "tests/test_bench.py::test_fast_optimization_runs_are_the_benchmarks_runs_and_resume"),
+    Mutation("the hint probe runs in training mode", "hintlearn_mini/probes.py",
+             "    for module, _ in modes:\n        module.eval()\n", "",
+             "tests/test_probes.py::test_hint_prediction_is_the_regressed_guided_layer_in_eval_mode_and_restores_modes"),
+    Mutation("explained variance about zero, not the mean", "hintlearn_mini/probes.py",
+             "sst = (target - target.mean(0, keepdim=True)).pow(2).sum()", "sst = target.pow(2).sum()",
+             "tests/test_probes.py::test_explained_variance_of_a_copy_the_mean_and_a_hand_case"),
+    Mutation("ReviewKD's ablation keeps the fusion weights", "hintlearn_mini/methods/reviewkd.py",
+             "fuse=review and i < len(in_channels) - 1", "fuse=i < len(in_channels) - 1",
+             "tests/test_modern_methods.py::test_reviewkd_without_review_learns_each_stage_from_its_own_stage_only"),
 ]
 
 

@@ -100,8 +100,15 @@ class ABF(nn.Module):
 
 
 class ReviewKD(Distiller):
+    """Loss = ce_weight·CE + weight·ramp·HCL(review(student taps), teacher taps).
+
+    ``review=False`` is the paper's ablation of the review mechanism: the same ABF
+    modules and HCL, but no ABF fuses, so each student stage learns from the teacher's
+    same stage alone.
+    """
+
     def __init__(self, student: nn.Module, teacher: nn.Module, weight: float = 1.0,
-                 warmup: float = 20 / 240, ce_weight: float = 1.0):
+                 warmup: float = 20 / 240, ce_weight: float = 1.0, review: bool = True):
         super().__init__(student, teacher)
         s_taps = self.student_taps(probe_features(student))
         t_taps = self.teacher_taps(probe_features(teacher))
@@ -112,10 +119,10 @@ class ReviewKD(Distiller):
         self.shapes = [t.shape[-1] for t in s_taps][::-1]     # deep -> shallow, e.g. [1, 8, 16, 32]
         self.out_shapes = [t.shape[-1] for t in t_taps][::-1]
         mid = min(512, in_channels[-1])
-        abfs = [ABF(c_in, mid, c_out, fuse=i < len(in_channels) - 1)
+        abfs = [ABF(c_in, mid, c_out, fuse=review and i < len(in_channels) - 1)
                 for i, (c_in, c_out) in enumerate(zip(in_channels, out_channels))]
         self.abfs = nn.ModuleList(abfs[::-1])                 # deepest first: it starts the review
-        self.weight, self.warmup, self.ce_weight = weight, warmup, ce_weight
+        self.weight, self.warmup, self.ce_weight, self.with_review = weight, warmup, ce_weight, review
         self.progress = 1.0  # fraction of training done; set by the training loop
 
     @staticmethod
@@ -129,7 +136,8 @@ class ReviewKD(Distiller):
         return [*feats.preact, feats.pooled[:, :, None, None]]
 
     def review(self, student_taps: list[Tensor]) -> list[Tensor]:
-        """Fuse the student's taps from the deepest back; results shallow -> deep."""
+        """Fuse the student's taps from the deepest back; results shallow -> deep.
+        (Without the review no ABF fuses: each ignores the residual it is given.)"""
         taps = student_taps[::-1]
         out, residual = self.abfs[0](taps[0], out_shape=self.out_shapes[0])
         results = [out]
@@ -151,4 +159,5 @@ class ReviewKD(Distiller):
         return logits, losses
 
     def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
-        return f"weight={self.weight}, warmup={self.warmup}, ce_weight={self.ce_weight}"
+        return (f"weight={self.weight}, warmup={self.warmup}, ce_weight={self.ce_weight}"
+                + ("" if self.with_review else ", review=False"))
