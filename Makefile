@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   build the book into _build/html (from the notebooks' stored outputs)
-#   make test   unit tests + every notebook under book/ and course/ executed by nbval (quick profile)
+#   make test   unit tests + every notebook under book/ and course/ executed by nbval (quick profile),
+#               and every page of a fresh build checked in headless Chromium
+# On a Linux laptop, `make book TORCH=cpu` installs PyTorch's CPU-only wheels instead.
 # For authors: refresh a chapter's stored outputs (laptop profile, fresh kernel, recorded):
 #   make chapter NB=book/03_fitnets.ipynb      (NB may list several; chapters in order)
 #   make stale-chapters                        which chapters' stored runs predate the package
@@ -8,17 +10,28 @@
 #   make learner-book   the book with every solution hidden, into _build_learner/_build/html
 #   make assignments    `otter assign` on every master of course/assignments/, into _build_course/
 PYTHON ?= python3
+# TORCH=cpu: PyTorch's CPU-only wheels instead of PyPI's CUDA build (on Linux about 5.5 GB
+# of the venv, never used on a CPU). The default stays PyPI's build.
+TORCH  ?= default
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MASTERS := $(wildcard course/assignments/*/*.ipynb)
 
-.PHONY: book test venv learner-book assignments clean chapter stale-chapters
+.PHONY: book test venv learner-book assignments clean chapter stale-chapters linkcheck
+
+ifeq ($(TORCH),cpu)
+TORCH_INDEX := --extra-index-url https://download.pytorch.org/whl/cpu
+else ifeq ($(TORCH),default)
+TORCH_INDEX :=
+else
+$(error TORCH=$(TORCH) is not a choice: use TORCH=cpu (PyTorch's CPU-only wheels) or leave it out)
+endif
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt -e ".[book,test,course]"
+	$(BIN)/pip install $(TORCH_INDEX) -c constraints.txt -e ".[book,test,course,browser]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,6 +40,10 @@ book: $(STAMP)
 	rm -rf _build
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+# Every external link of the book (needs the network; the publish workflow runs it).
+linkcheck: $(STAMP)
+	$(BIN)/jupyter-book build . --builder linkcheck
 
 test: $(STAMP)
 	HINTLEARN_PROFILE=quick $(BIN)/python -m pytest

@@ -111,3 +111,22 @@ def test_normalise():
     assert normalise("jupyter-book>=1.0.4,<2") == "jupyter-book"
     assert normalise("hintlearn_mini @ git+https://example.org/x") == "hintlearn-mini"
     assert normalise("zope.interface==6") == "zope-interface"
+
+
+def make_dry_run(*variables: str):
+    """What `make venv` would run (`-n -B`: print every command, run none)."""
+    import subprocess
+    return subprocess.run(["make", "-n", "-B", "-C", str(ROOT), "venv", *variables],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_make_torch_cpu_installs_pytorchs_cpu_wheels_and_the_default_does_not():
+    install = lambda out: [line for line in out.splitlines() if "pip install" in line and "-e" in line]
+    cpu = install(make_dry_run("TORCH=cpu").stdout)
+    default = install(make_dry_run().stdout)
+    assert len(cpu) == len(default) == 1, (cpu, default)
+    assert f"--extra-index-url {CPU_INDEX}" in cpu[0]
+    assert CPU_INDEX not in default[0]
+    assert cpu[0].replace(f"--extra-index-url {CPU_INDEX}", "").split() == default[0].split()
+    wrong = make_dry_run("TORCH=gpu")
+    assert wrong.returncode != 0 and "TORCH=gpu is not a choice" in wrong.stderr

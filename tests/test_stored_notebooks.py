@@ -156,3 +156,31 @@ def test_a_long_code_line_is_caught():
     code = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip())
     code.source += "\n" + "x = 1  # " + "a" * PAGE_WIDTH
     assert long_code_lines(nb) and "chars" in long_code_lines(nb)[0]
+
+
+def figures_without_alt_text(nb) -> list[str]:
+    """Every cell that stores a figure but gives it no descriptive alt text
+    (``metadata.mystnb.image.alt``, which myst-nb writes into the page's ``<img>``)."""
+    missing = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
+            alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+            if len(alt.split()) < 6:
+                missing.append(f"{describe(i, cell)}: alt text {alt!r}")
+    return missing
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
+def test_every_figure_has_a_descriptive_alt_text(path: Path):
+    missing = figures_without_alt_text(nbformat.read(path, as_version=4))
+    assert not missing, (f"{path.relative_to(ROOT)}: a screen reader gets only the file name of these "
+                         "figures; describe each in its cell's metadata, "
+                         '{"mystnb": {"image": {"alt": "..."}}}:\n  ' + "\n  ".join(missing))
+
+
+def test_a_figure_without_alt_text_is_caught():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    drawn = next(c for c in nb.cells if c.cell_type == "code"
+                 and any("image/png" in o.get("data", {}) for o in c.get("outputs", [])))
+    drawn.metadata.pop("mystnb", None)
+    assert figures_without_alt_text(nb)
