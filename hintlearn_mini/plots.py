@@ -17,7 +17,7 @@ from .stats import paired_interval
 from .stats import verdict as stats_verdict
 
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
-           "accuracy_table", "compare", "comparison_table", "verdict", "plot_soft_targets", "plot_plateau",
+           "ResultTable", "accuracy_table", "compare", "comparison_table", "verdict", "plot_soft_targets", "plot_plateau",
            "plot_hint_fit"]
 
 
@@ -119,13 +119,29 @@ def _by_seed(values, seeds) -> dict[int, float]:
     return dict(zip(seeds, map(float, values)))
 
 
-def _rendered(frame):
-    """A result table as the page shows it: two decimals, "–" where a seed did not run."""
-    return frame.style.format(precision=2, na_rep="–")
+class ResultTable:
+    """A table of results: a rendered HTML table as a notebook cell's last expression,
+    aligned text under ``print``; two decimals, "–" where a seed did not run.
+    ``.data`` is the ``pandas.DataFrame`` itself."""
+
+    def __init__(self, frame):
+        self.data = frame
+
+    def _repr_html_(self) -> str:
+        return self.data.style.format(precision=2, na_rep="–").to_html()
+
+    def __str__(self) -> str:
+        return self.data.to_string(float_format=lambda v: f"{v:.2f}", na_rep="–")
+
+    __repr__ = __str__
+
+
+def _rendered(frame) -> ResultTable:
+    return ResultTable(frame)
 
 
 def accuracy_table(results: dict, seeds=None):
-    """A rendered table (pandas ``Styler``; ``.data`` is the ``DataFrame``): a row per
+    """A :class:`ResultTable` (``.data`` is the ``DataFrame``): a row per
     method with its accuracy at every seed, the number of seeds ``n``, mean and sd.
 
     ``results`` maps a method to ``{seed: accuracy}``, or to a list of accuracies in the
@@ -171,7 +187,7 @@ def compare(results: dict, name: str, base: str, seeds=None) -> dict:
 
 
 def comparison_table(results: dict, comparisons, seeds=None):
-    """A rendered table of paired comparisons, one row per ``(method, baseline)`` in
+    """A :class:`ResultTable` of paired comparisons, one row per ``(method, baseline)`` in
     ``comparisons``: shared seeds, mean difference, its 95 % interval, the verdict
     ("clearly above/below" only when the interval excludes zero) and on how many seeds
     the method won. ``results`` as for :func:`accuracy_table`."""

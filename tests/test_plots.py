@@ -17,8 +17,12 @@ def test_accuracy_table_keeps_columns_for_rows_with_fewer_seeds():
 
 
 def test_accuracy_table_renders_two_decimals_and_a_dash_for_a_seed_not_run():
-    html = accuracy_table({"alone": {0: 30.0, 1: 32.125}, "KD": {1: 40.0}}).to_html()
-    assert "32.12" in html and "32.125" not in html and "–" in html
+    table = accuracy_table({"alone": {0: 30.0, 1: 32.125}, "KD": {1: 40.0}})
+    html, text = table._repr_html_(), str(table)
+    assert "<table" in html and "32.12" in html and "32.125" not in html and "–" in html
+    header, alone, kd = text.splitlines()[0], text.splitlines()[-2], text.splitlines()[-1]
+    assert header.split()[:2] == ["seed", "0"] and kd.split()[:3] == ["KD", "–", "40.00"]
+    assert alone.split()[:3] == ["alone", "30.00", "32.12"]
 
 
 def test_comparisons_pair_only_the_seeds_both_methods_ran():
