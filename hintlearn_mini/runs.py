@@ -13,8 +13,9 @@ data (``ImageSet.fingerprint``), and a fingerprint of the package's training cod
 (``TRAINING_SOURCES``) and shipped weights, so any change to what a run computes trains
 again. Of the methods' files only those that define the run's own modules count
 (``run_sources``): editing ReviewKD retrains the ReviewKD runs, not the student alone or
-KD, while an edit to the shared code (losses, training loop, ``methods/base.py``)
-retrains everything. Code that only reads or shows results (the benchmark's bookkeeping, plots,
+KD, while an edit to the shared code (losses, training loop, views, ``methods/base.py``)
+retrains everything. Loading code is not fingerprinted where what it loads is: the
+images by their content, the teacher by its weights. Code that only reads or shows results (the benchmark's bookkeeping, plots,
 statistics, exercises) is not in the fingerprint: editing a figure does not retrain the
 book. The profile's list of seeds and pairs are not in the key either: they say which
 runs an experiment makes, not what one run computes. Training is deterministic on a
@@ -67,22 +68,29 @@ def report_time(start: float, profile: Profile, what: str = "chapter") -> str:
 
 
 # The modules whose code decides what a training run computes (relative to the package).
-TRAINING_SOURCES = ("checkpoints.py", "data.py", "hardware.py", "losses.py", "models.py", "methods",
-                    "profiles.py", "runs.py", "teacher_outputs.py", "train.py", "your_own_models.py",
-                    "zoo.py")
+TRAINING_SOURCES = ("hardware.py", "losses.py", "methods", "models.py", "profiles.py",
+                    "teacher_outputs.py", "train.py", "views.py", "your_own_models.py")
+# Of these, a run counts the files of its own classes only (a method, the tapping of
+# your own models), besides the shared ones: see run_sources.
+PER_RUN_SOURCES = ("methods", "your_own_models.py")
+# Not fingerprinted, because what they produce is fingerprinted itself: data.py loads
+# and selects images (their content is in the key, ImageSet.fingerprint), zoo.py and
+# checkpoints.py load and store weights (the teacher's and the initial weights are in
+# the key), runs.py is this cache. Editing them never retrains the book.
 
 
 def run_sources(module: nn.Module) -> tuple[str, ...]:
     """The training code a run of ``module`` depends on: ``TRAINING_SOURCES`` with, of
-    ``methods/``, only its shared files and the files defining ``module``'s own classes
-    (the distiller, its regressors, embeddings or fusion modules)."""
-    methods = {"methods/__init__.py", "methods/base.py"}
+    ``PER_RUN_SOURCES``, only ``methods/``'s shared files and the files defining
+    ``module``'s own classes (the distiller, its regressors, embeddings or fusion
+    modules, a ``TappedModel``)."""
+    own = {"methods/__init__.py", "methods/base.py"}
     for part in module.modules():
-        package, _, name = type(part).__module__.rpartition(".")
-        if package == f"{__package__}.methods":
-            methods.add(f"methods/{name}.py")
-    shared = tuple(name for name in TRAINING_SOURCES if name != "methods")
-    return shared + tuple(sorted(methods))
+        path = type(part).__module__.removeprefix(f"{__package__}.").replace(".", "/") + ".py"
+        if any(path == source or path.startswith(f"{source}/") for source in PER_RUN_SOURCES):
+            own.add(path)
+    shared = tuple(name for name in TRAINING_SOURCES if name not in PER_RUN_SOURCES)
+    return shared + tuple(sorted(own))
 
 
 def source_fingerprint(sources=TRAINING_SOURCES) -> str:

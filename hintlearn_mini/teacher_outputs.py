@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .data import ImageSet, apply_views, cache_dir, epoch_views, normalize
+from .data import ImageSet, cache_dir
+from .views import apply_views, epoch_views, normalize
 from .hardware import autocast
 
 __all__ = ["TeacherLogits", "weights_fingerprint", "VIEW_RECIPE"]

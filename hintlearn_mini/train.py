@@ -31,7 +31,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data import ImageSet, batches
+from .data import ImageSet
+from .views import batches
 from .hardware import autocast, resolve_device, resolve_precision
 from .losses import ce_loss
 

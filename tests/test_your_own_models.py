@@ -106,3 +106,9 @@ def test_edge_measurements():
     threads = torch.get_num_threads()
     assert cpu_latency_ms(model, repeats=3, warmup=1, threads=1) > 0
     assert torch.get_num_threads() == threads and model.training
+
+
+def test_a_run_of_a_tapped_model_is_keyed_on_the_tapping_code():
+    from hintlearn_mini import runs
+    assert "your_own_models.py" in runs.run_sources(student())
+    assert "your_own_models.py" not in runs.run_sources(mobilenet_v3_small(num_classes=10))

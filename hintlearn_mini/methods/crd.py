@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import contrast_indices
+from ..views import contrast_indices
 from ..hardware import float32_loss
 from ..losses import info_nce_loss, nce_loss
 from .base import Distiller, output_terms, probe_features
