@@ -165,12 +165,46 @@ STEP_MODULES = {
 }
 
 
-def read_results(path: Path) -> list[dict]:
-    """The rows of a results file (empty if it does not exist yet)."""
+NUMERIC = {"seed": int, "epochs": int, "accuracy": float}  # columns a resumed file must parse
+
+
+def read_results(path: Path, fields: list[str] | None = None) -> list[dict]:
+    """The rows of a results file (empty if it does not exist yet).
+
+    With ``fields`` (the columns this file is written with), a resuming run's view:
+    a row with a missing, extra or unparsable value (a file cut mid-row by a crash, an
+    edit by hand) is dropped with one line saying so, the file is rewritten without it,
+    and the run it held is trained again.
+    """
     if not Path(path).is_file():
         return []
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    if fields is None:
+        return rows
+    good = [r for r in rows if _row_problem(r, fields) is None]
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        problem = _row_problem(row, fields)
+        if problem:
+            print(f"{path}, line {number}: dropping a broken row ({problem}); its run is trained again")
+    if len(good) != len(rows):
+        _write_rows(path, good, fields)
+    return good
+
+
+def _row_problem(row: dict, fields: list[str]) -> str | None:
+    if None in row:
+        return "more values than columns"
+    missing = [f for f in fields if row.get(f) is None]
+    if missing:
+        return f"no value for {', '.join(missing)}"
+    for column, kind in NUMERIC.items():
+        if column in fields:
+            try:
+                kind(row[column])
+            except ValueError:
+                return f"{column} = {row[column]!r} is not a number"
+    return None
 
 
 def accuracies(rows: list[dict], profile: Profile, student: str | None = None,
@@ -215,7 +249,7 @@ def run_benchmark(out: Path, profile: Profile, methods=None, seeds=None, teacher
     seeds = list(profile.seeds if seeds is None else seeds)
     if train_set is None or test_set is None:
         train_set, test_set = load_experiment_data(profile)
-    rows = read_results(out)
+    rows = read_results(out, FIELDS)
     precision = profile.resolved_precision()
     # a row of another budget is another run (the CSV holds None as an empty field)
     budget = (str(profile.epochs), "" if profile.train_per_class is None else str(profile.train_per_class))
@@ -330,7 +364,7 @@ def plateau(out: Path, profile: Profile, epochs: list[int], seeds=None, train_pe
     seeds = list(profile.seeds if seeds is None else seeds)
     if train_set is None or test_set is None:
         train_set, test_set = load_experiment_data(profile)
-    rows = read_results(out)
+    rows = read_results(out, PLATEAU_FIELDS)
     done = {(int(r["train_per_class"]), int(r["epochs"]), int(r["seed"])) for r in rows}
     todo = [(e, s) for e in epochs for s in seeds if (profile.train_per_class, e, s) not in done]
     for n_epochs, seed in tqdm(todo, desc=f"plateau, {profile.train_per_class} per class", unit="run"):
@@ -386,7 +420,7 @@ def fast_optimization(out: Path, profile: Profile, budgets=(8, 16, 32, 64), seed
     if train_set is None or test_set is None:
         train_set, test_set = load_experiment_data(profile)
     profile = profile.for_pair(*profile.teacher_student_pairs()[0])
-    rows = read_results(out)
+    rows = read_results(out, FAST_FIELDS)
     done = {(r["method"], int(r["seed"]), int(r["epochs"])) for r in rows
             if int(r["train_per_class"]) == profile.train_per_class}
     teacher = teacher if teacher is not None else profile_teacher(profile)

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .data import atomic_save
+
 __all__ = ["save_checkpoint", "load_checkpoint", "sha256_of", "CheckpointError"]
 
 FORMAT = "hintlearn-checkpoint-1"
@@ -42,9 +44,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, arch: str, meta: dict | 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}}, tmp)
-    tmp.replace(path)
+    atomic_save({"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}}, path)
     return sha256_of(path)
 
 

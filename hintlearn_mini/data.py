@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -39,7 +40,7 @@ from .views import (CIFAR_MEAN, CIFAR_STD, Views, apply_views, augment, batches,
 
 __all__ = [
     "ImageSet", "load_cifar", "balanced_subset", "batches", "augment", "normalize",
-    "cache_dir", "DataNotFoundError", "CIFAR_MEAN", "CIFAR_STD", "contrast_indices",
+    "cache_dir", "DataNotFoundError", "DataFolderError", "IMAGE_EXTENSIONS", "atomic_save", "CIFAR_MEAN", "CIFAR_STD", "contrast_indices",
     "Views", "random_views", "epoch_views", "apply_views",
 ]
 
@@ -49,6 +50,29 @@ _IMAGEFOLDER_NAMES = {"cifar10": ("cifar10-jpeg", "cifar10"), "cifar100": ("cifa
 
 class DataNotFoundError(FileNotFoundError):
     """Raised when no copy of the data set is found and it may not be downloaded."""
+
+
+class DataFolderError(ValueError):
+    """Raised for an ImageFolder the book cannot train on: a file that is not a readable
+    image, an image of another size than 32 × 32, or train/ and test/ with other classes."""
+
+
+# What counts as an image in an ImageFolder: torchvision's list (``ImageFolder`` skips the
+# rest, and so does the book: ``.DS_Store``, ``Thumbs.db``, notes). Hidden files are skipped.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_SIZE = (32, 32)  # (H, W) every model of the book expects
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file of this process, then rename it into place: a
+    killed run never leaves half a file, and two processes sharing a cache folder never
+    write into the same temporary file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -123,19 +147,48 @@ def load_cifar(name: str = "cifar10", split: str = "train", root: str | Path | N
             raise _not_found_error(name, root)
         source, kind = _download(name, root), "torchvision"
 
-    key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
+    if kind == "imagefolder":
+        _check_same_classes(source)
+    key = hashlib.sha256((str(source.resolve()) + _listing(source, kind, split)).encode()).hexdigest()[:12]
     cache_file = cache_dir() / f"{name}-{split}-{key}.pt"
     if cache_file.exists():
-        cached = torch.load(cache_file, weights_only=True)
-        return ImageSet(cached["images"], cached["labels"], cached["classes"], name)
+        cached = _read_cache(cache_file)
+        if cached is not None:
+            return ImageSet(cached["images"], cached["labels"], cached["classes"], name)
     if kind == "imagefolder":
         images, labels, classes = _decode_imagefolder(source / split)
     else:
         images, labels, classes = _read_torchvision(name, source.parent, split)
-    tmp = cache_file.with_suffix(".tmp")
-    torch.save({"images": images, "labels": labels, "classes": classes}, tmp)
-    tmp.replace(cache_file)  # atomic: an interrupted run never leaves a half-written cache
+    atomic_save({"images": images, "labels": labels, "classes": classes}, cache_file)
     return ImageSet(images, labels, classes, name)
+
+
+def _listing(source: Path, kind: str, split: str) -> str:
+    """What the decoded copy depends on besides the folder's path: an ImageFolder's
+    class folders and its image files with their sizes (a file added, removed or
+    replaced decodes again)."""
+    if kind != "imagefolder":
+        return ""
+    entries = [f"{cls.name}/{f.name}:{f.stat().st_size}" for cls in _class_folders(source / split)
+               for f in _image_files(cls)]
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The decoded tensors of a cache file, or None (and the file removed, with one line
+    saying so) when it is cut short, corrupt or not what the book writes."""
+    try:
+        cached = torch.load(path, weights_only=True)
+        images, labels = cached["images"], cached["labels"]
+        if images.dtype != torch.uint8 or images.dim() != 4 or len(images) != len(labels):
+            raise ValueError(f"images {tuple(images.shape)} {images.dtype}, {len(labels)} labels")
+        return cached
+    except Exception as error:  # a killed run, a full disk, another program's file
+        print(f"the decoded-data cache {path} is unusable ({type(error).__name__}: "
+              f"{str(error).splitlines()[0][:100] if str(error) else 'no detail'}); "
+              "deleting it and decoding the data again")
+        path.unlink(missing_ok=True)
+        return None
 
 
 def _candidates(name: str, root: Path) -> list[tuple[Path, str]]:
@@ -188,17 +241,50 @@ def _read_torchvision(name: str, root: Path, split: str) -> tuple[Tensor, Tensor
     return images, torch.tensor(ds.targets, dtype=torch.long), list(ds.classes)
 
 
+def _class_folders(folder: Path) -> list[Path]:
+    """The class folders of an ImageFolder split, sorted (hidden folders skipped)."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The images of a class folder, sorted: files with an image extension, not hidden."""
+    return sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")
+                  and f.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _check_same_classes(source: Path) -> None:
+    train, test = ({p.name for p in _class_folders(source / split)} for split in ("train", "test"))
+    if train != test:
+        raise DataFolderError(
+            f"{source}: train/ and test/ must hold the same class folders, or every label after "
+            f"a missing class is shifted. Missing in test/: {sorted(train - test) or 'none'}; "
+            f"missing in train/: {sorted(test - train) or 'none'}. Add the missing folders "
+            "(or remove the extra ones) and load again.")
+
+
 def _decode_imagefolder(folder: Path) -> tuple[Tensor, Tensor, list[str]]:
     import numpy as np
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    classes = [p.name for p in _class_folders(folder)]
     images, labels = [], []
     for label, cls in enumerate(classes):
-        for file in sorted((folder / cls).iterdir()):
-            with Image.open(file) as image:
-                images.append(np.asarray(image.convert("RGB")))  # (H, W, 3) uint8
+        for file in _image_files(folder / cls):
+            try:
+                with Image.open(file) as image:
+                    pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+            except (UnidentifiedImageError, OSError) as error:
+                raise DataFolderError(f"{file} is not a readable image ({type(error).__name__}: {error}). "
+                                      "Replace it with a good copy or delete it, then load again.") from error
+            if pixels.shape[:2] != IMAGE_SIZE:
+                raise DataFolderError(
+                    f"{file} is {pixels.shape[1]}×{pixels.shape[0]} pixels; the book's models take "
+                    f"{IMAGE_SIZE[1]}×{IMAGE_SIZE[0]} CIFAR images. Resize the folder's images to "
+                    f"{IMAGE_SIZE[1]}×{IMAGE_SIZE[0]} (e.g. PIL's Image.resize) before loading it.")
+            images.append(pixels)
             labels.append(label)
+    if not images:
+        raise DataFolderError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in its class folders.")
     images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)
     return images, torch.tensor(labels, dtype=torch.long), classes
 

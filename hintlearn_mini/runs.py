@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from torch import nn
@@ -111,15 +112,13 @@ def source_fingerprint(sources=TRAINING_SOURCES) -> str:
 def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet, test_set: ImageSet) -> str:
     """The run cache's key of training ``module`` (as built, untrained) with this seed,
     profile and data: 20 hex digits of a sha256 over everything that sets the numbers."""
-    teacher = getattr(module, "teacher", None)
     # "auto" is whatever it resolves to here: an auto run on this CPU is the bf16 run
     settings = dict(dataclasses.asdict(profile), precision=profile.resolved_precision())
     for plan in ("seeds", "pairs"):  # which runs an experiment makes, not what one computes
         settings.pop(plan)
     blob = json.dumps({
         "module": repr(module), "seed": seed, "profile": settings,
-        "initial_weights": weights_fingerprint(module),
-        "teacher": weights_fingerprint(teacher) if teacher is not None else None,
+        "initial_weights": weights_fingerprint(module),  # the student's, adapters' and teacher's
         "train": train_set.fingerprint(), "test": test_set.fingerprint(),
         "source": source_fingerprint(run_sources(module)),
     }, sort_keys=True)
@@ -144,8 +143,8 @@ def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: in
             stored = json.loads(record.read_text())
             load_checkpoint(module, weights, sha256=stored["sha256"])
         except (ValueError, KeyError, CheckpointError) as error:  # cut, corrupt or mismatched
-            print(f"{desc or type(module).__name__}: the run cache's {path.name} is unusable "
-                  f"({type(error).__name__}: {str(error)[:120]}); discarding it and training again")
+            print(f"{desc or type(module).__name__}: the run cache's {record} (or its weights) is "
+                  f"unusable ({type(error).__name__}: {str(error)[:120]}); deleting both and training again")
             record.unlink(missing_ok=True)
             weights.unlink(missing_ok=True)
             seed_everything(seed)
@@ -160,7 +159,7 @@ def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: in
     history = fit(module, train_set, test_set, seed=seed, desc=desc or None, progress=progress,
                   **fit_kwargs(profile))
     sha = save_checkpoint(module, weights, type(module).__name__)
-    tmp = record.with_suffix(".tmp")
+    tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")  # this process's own
     tmp.write_text(json.dumps({"seed": history.seed, "epochs": history.epochs, "desc": desc, "sha256": sha,
                                "precision": history.precision}))
     tmp.replace(record)  # written last: a record always has its weights

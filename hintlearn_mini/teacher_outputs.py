@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .data import ImageSet, cache_dir
+from .data import ImageSet, atomic_save, cache_dir
 from .views import apply_views, epoch_views, normalize
 from .hardware import autocast
 
@@ -93,9 +93,7 @@ class TeacherLogits:
             print(f"teacher logits: {path} is unusable ({problem}); recomputing it")
         logits = self.compute(epoch)
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(logits, tmp)
-        tmp.replace(path)  # atomic: a killed run never leaves half a file
+        atomic_save(logits, path)  # a killed run never leaves half a file
         self.computed += 1
         return logits
 

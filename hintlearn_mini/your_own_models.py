@@ -89,10 +89,14 @@ def layer_shapes(model: nn.Module, depth: int = 1, input_size: int = 32) -> dict
 
     ``depth=1`` gives the top-level children (``"layer1"``, ``"avgpool"``, ...), ``depth=2``
     one level further (``"features.3"``): the names to choose a :class:`TappedModel`'s
-    stages from.
+    stages from. A module that torch.fx keeps whole (no node inside it) stands for its
+    children at every depth below it.
     """
+    from torchvision.models.feature_extraction import get_graph_node_names
+
     names = [name for name, _ in model.named_modules() if name and name.count(".") < depth]
     names = [n for n in names if not any(other.startswith(n + ".") for other in names)]  # leaves at this depth
+    names = _traced_names(names, get_graph_node_names(model)[1])
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -100,6 +104,20 @@ def layer_shapes(model: nn.Module, depth: int = 1, input_size: int = 32) -> dict
         out = tap_layers(model, names)(x)
     model.train(was_training)
     return {name: tuple(out[name].shape[1:]) for name in names}
+
+
+def _traced_names(names: list[str], nodes: list[str]) -> list[str]:
+    """Each module name as torch.fx traced it: the name itself when it is a node or the
+    prefix of nodes, else its nearest ancestor that is (torchvision keeps some modules,
+    such as a RegNet's stem, whole as one leaf node: ``stem.0`` is then ``stem``)."""
+    traced = set(nodes) | {".".join(n.split(".")[:i]) for n in nodes for i in range(1, n.count(".") + 1)}
+    found: list[str] = []
+    for name in names:
+        while name and name not in traced:
+            name = name.rpartition(".")[0]
+        if name and name not in found:
+            found.append(name)
+    return found
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
 import torch
 
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .data import cache_dir, load_cifar
 from .models import build_model
 from .train import evaluate, fit, seed_everything
@@ -95,7 +96,9 @@ def train_teacher(recipe: dict = TEACHER_RECIPE, out: Path | None = None, device
         "torch": torch.__version__,
         "test_accuracy_per_epoch": [round(a, 2) for a in history.column("test_acc")],
     }
-    (out / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp = out / f".{name}.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(out / f"{name}.json")  # the manifest last and whole: it vouches for the weights
     return manifest
 
 
@@ -126,10 +129,16 @@ def profile_teacher(profile, arch: str | None = None, data_root: str | None = No
     name, folder = f"{arch}_{profile.dataset}", cache_dir() / "zoo"
     recipe = profile_teacher_recipe(profile, arch)
     stored = folder / f"{name}.json"
-    if not stored.is_file() or json.loads(stored.read_text())["recipe"] != recipe:
-        print(f"training the {profile.name} profile's teacher {arch} on {profile.dataset} "
-              f"({recipe['epochs']} epochs); it is stored in {folder} for later runs")
-        train_teacher(recipe, folder, device or profile.device, data_root, name=name)
+    if stored.is_file():
+        try:
+            if json.loads(stored.read_text())["recipe"] == recipe:
+                return load_teacher(name, folder)
+        except (ValueError, KeyError, CheckpointError) as error:  # cut, corrupt or mismatched files
+            print(f"the stored teacher {stored} is unusable ({type(error).__name__}: "
+                  f"{str(error).splitlines()[0][:100]}); training it again")
+    print(f"training the {profile.name} profile's teacher {arch} on {profile.dataset} "
+          f"({recipe['epochs']} epochs); it is stored in {folder} for later runs")
+    train_teacher(recipe, folder, device or profile.device, data_root, name=name)
     return load_teacher(name, folder)
 
 

@@ -308,3 +308,38 @@ def test_fast_optimization_runs_are_the_benchmarks_runs_and_resume(tmp_path, mon
     calls.clear()
     bench.fast_optimization(out, TINY, budgets=(1, 2, 3), seeds=[0], **inputs)
     assert [kw["epochs"] for _, kw in calls] == [3, TINY.stage_one_epochs(), 3]  # resumed: only epoch 3
+
+
+def test_a_broken_results_file_is_repaired_on_resume_and_its_runs_trained_again(tmp_path, capsys):
+    out = tmp_path / "bench.csv"
+    run_benchmark(out, TINY, ["student alone"], **_inputs())
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3  # header, seeds 0 and 1
+    cut = lines[2][: len(lines[2]) // 2]  # seed 1's row cut mid-row by a crash
+    out.write_text("\n".join([lines[0], lines[1].replace(",0,", ",zero,", 1), cut]) + "\n")
+    rows = run_benchmark(out, TINY, ["student alone"], **_inputs())
+    said = capsys.readouterr().out
+    assert said.count("dropping a broken row") == 2 and "line 3" in said and "line 2" in said
+    assert sorted(int(r["seed"]) for r in rows) == [0, 1]
+    with open(out, newline="") as f:  # the file is whole again
+        assert all(len(row) == len(bench.FIELDS) for row in csv.reader(f))
+    assert read_results(out, bench.FIELDS) == read_results(out)
+
+
+def test_a_cut_teacher_trained_on_first_use_is_trained_again(tiny_cifar100, monkeypatch, capsys):
+    monkeypatch.setenv("HINTLEARN_DATA", str(tiny_cifar100))
+    tiny = dataclasses.replace(PROFILES["paper"], train_per_class=None, test_per_class=None, epochs=1,
+                               batch_size=50, device="cpu").for_pair("wrn_40_2", "wrn_16_2")
+    trained = []
+    real_train_teacher = zoo.train_teacher
+    monkeypatch.setattr(zoo, "train_teacher", lambda *a, **k: trained.append(1) or real_train_teacher(*a, **k))
+    zoo.profile_teacher(tiny)
+    folder = zoo.cache_dir() / "zoo"
+    weights, manifest = folder / "wrn_40_2_cifar100.pt", folder / "wrn_40_2_cifar100.json"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a killed run, a full disk
+    teacher = zoo.profile_teacher(tiny)
+    assert len(trained) == 2 and "wrn_40_2_cifar100.json is unusable" in capsys.readouterr().out
+    manifest.write_text(manifest.read_text()[:50])  # the manifest cut short
+    zoo.profile_teacher(tiny)
+    assert len(trained) == 3 and "JSONDecodeError" in capsys.readouterr().out
+    assert teacher.fc.out_features == 100 and not list(folder.glob(".*.tmp"))

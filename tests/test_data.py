@@ -86,3 +86,51 @@ def test_normalize_standardises_channels():
     out = normalize(images)
     assert out.dtype == torch.float32
     assert torch.allclose(out[0, 0], torch.full((2, 2), (1 - 0.4914) / 0.2470))
+
+
+# ------------------------------------------------------------------ faults
+def test_a_cut_decoded_cache_is_rebuilt_with_one_line(image_folder, capsys):
+    from hintlearn_mini.data import cache_dir
+    first = load_cifar("cifar10", "train", root=image_folder)
+    (cached,) = cache_dir().glob("cifar10-train-*.pt")
+    cached.write_bytes(cached.read_bytes()[:100])  # a killed run, a full disk
+    again = load_cifar("cifar10", "train", root=image_folder)
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    out = capsys.readouterr().out
+    assert f"the decoded-data cache {cached} is unusable" in out and "decoding the data again" in out
+    assert load_cifar("cifar10", "train", root=image_folder).fingerprint() == first.fingerprint()
+
+
+def test_hidden_and_non_image_files_are_skipped_as_imagefolder_does(image_folder):
+    before = load_cifar("cifar10", "train", root=image_folder)
+    (image_folder / "train" / "cat" / ".DS_Store").write_bytes(b"\0\1mac")
+    (image_folder / "train" / "cat" / "notes.txt").write_text("taken on a sunny day")
+    (image_folder / "train" / ".hidden_class").mkdir()
+    after = load_cifar("cifar10", "train", root=image_folder)
+    assert torch.equal(after.images, before.images) and after.classes == before.classes
+
+
+def test_a_corrupt_image_names_the_file(image_folder):
+    from hintlearn_mini.data import DataFolderError
+    bad = image_folder / "train" / "dog" / "0001.jpg"
+    bad.write_bytes(b"not a jpeg at all")
+    with pytest.raises(DataFolderError, match=r"0001\.jpg is not a readable image .*Replace it"):
+        load_cifar("cifar10", "train", root=image_folder)
+
+
+def test_an_image_of_another_size_is_a_clear_error(image_folder):
+    from PIL import Image
+    from hintlearn_mini.data import DataFolderError
+    Image.new("RGB", (64, 48)).save(image_folder / "test" / "frog" / "0000.jpg")
+    with pytest.raises(DataFolderError, match=r"0000\.jpg is 64×48 pixels.*take 32×32"):
+        load_cifar("cifar10", "test", root=image_folder)
+
+
+def test_train_and_test_must_have_the_same_classes(image_folder):
+    import shutil
+    from hintlearn_mini.data import DataFolderError
+    shutil.rmtree(image_folder / "test" / "dog")
+    with pytest.raises(DataFolderError, match=r"Missing in test/: \['dog'\]"):
+        load_cifar("cifar10", "test", root=image_folder)
+    with pytest.raises(DataFolderError, match="same class folders"):
+        load_cifar("cifar10", "train", root=image_folder)  # the train labels would not match either

@@ -57,3 +57,17 @@ def test_a_cached_weights_file_that_fails_its_sha256_is_discarded_and_retrained(
     assert not again.cached and "unusable" in capsys.readouterr().out
     assert [r["test_acc"] for r in again.epochs] == [r["test_acc"] for r in first.epochs]
     assert cached_fit(make, data, data, seed=0, profile=TINY)[1].cached  # stored anew
+
+
+def test_a_cut_run_record_is_discarded_and_retrained_with_one_line(capsys):
+    data = random_images(32)
+    make = lambda: build_model("resnet8")
+    _, first = cached_fit(make, data, data, seed=0, profile=TINY)
+    record = next((cache_dir() / "runs").glob("*.json"))
+    record.write_text(record.read_text()[:40])  # a killed run, a full disk
+    _, again = cached_fit(make, data, data, seed=0, profile=TINY)
+    said = capsys.readouterr().out
+    assert not again.cached and f"{record} (or its weights) is unusable (JSONDecodeError" in said
+    assert "deleting both and training again" in said
+    assert [r["test_acc"] for r in again.epochs] == [r["test_acc"] for r in first.epochs]
+    assert cached_fit(make, data, data, seed=0, profile=TINY)[1].cached

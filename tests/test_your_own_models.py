@@ -112,3 +112,27 @@ def test_a_run_of_a_tapped_model_is_keyed_on_the_tapping_code():
     from hintlearn_mini import runs
     assert "your_own_models.py" in runs.run_sources(student())
     assert "your_own_models.py" not in runs.run_sources(mobilenet_v3_small(num_classes=10))
+
+
+@pytest.mark.parametrize("family", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf",
+                                    "shufflenet_v2_x0_5", "densenet121", "convnext_tiny"])
+def test_layer_shapes_works_at_every_depth_on_torchvision_families(family):
+    from torchvision import models as tv
+    model = getattr(tv, family)(num_classes=10)
+    shapes = {depth: layer_shapes(model, depth=depth) for depth in (1, 2, 3)}
+    for depth, found in shapes.items():
+        assert found, f"{family}, depth {depth}: no layer"
+        assert all(all(d > 0 for d in shape) for shape in found.values())
+    assert len(shapes[1]) <= len(shapes[2]) <= len(shapes[3])
+    last = list(shapes[3].values())[-1]
+    assert last == (10,), f"{family}: the last layer at depth 3 should be the classifier, got {last}"
+
+
+def test_a_plain_torchvision_model_in_a_feature_method_says_to_wrap_it():
+    for method in (FitNets, AttentionTransfer, FSP, ReviewKD):
+        with pytest.raises(TypeError, match=r"(?s)ResNet cannot give its intermediate features.*TappedModel\(model, "
+                                            r"stages=\['layer1.1', 'layer2.1', 'layer3.1'\], pooled='avgpool'\)"):
+            method(build_model("resnet8"), resnet18(num_classes=10))
+    with pytest.raises(TypeError, match=r"(?s)MobileNetV3 cannot give.*pooled='avgpool'"):
+        FitNets(mobilenet_v3_small(num_classes=10), build_model("resnet8"))
+    KD(resnet18(num_classes=10), build_model("resnet8"))  # KD reads logits only: a plain model is fine

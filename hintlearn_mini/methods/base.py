@@ -11,6 +11,8 @@ statistics never move. Its forward pass runs under ``torch.no_grad()``.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor, nn
 
@@ -73,6 +75,8 @@ class Distiller(nn.Module):
 def probe_features(model: nn.Module, input_size: int = 32):
     """The ``Features`` of one dummy forward (2 random images, eval mode, no gradient),
     used to size a method's adapters from the real shapes."""
+    if "features" not in inspect.signature(model.forward).parameters:
+        raise TypeError(untapped_message(model))
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -80,6 +84,32 @@ def probe_features(model: nn.Module, input_size: int = 32):
         _, feats = model(x, features=True)
     model.train(was_training)
     return feats
+
+
+def untapped_message(model: nn.Module) -> str:
+    """What to do with a model that cannot answer ``features=True`` (a plain torchvision
+    model): wrap it in a ``TappedModel``, naming the layers to tap."""
+    from ..your_own_models import layer_shapes
+
+    try:  # a suggestion: the last layer of each of the three smallest maps above 1 × 1,
+        # and the last 1 × 1 map (the global pooling)
+        shapes = layer_shapes(model, depth=2)
+        last_of_size = {}
+        for name, shape in shapes.items():
+            if len(shape) == 3:
+                last_of_size[shape[1:]] = name
+        stages = [name for size, name in last_of_size.items() if size[0] > 1][-3:]
+        pooled = [n for n, shape in shapes.items() if shape[1:] == (1, 1)][-1]  # the global pooling
+        call = f"TappedModel(model, stages={stages!r}, pooled={pooled!r})"
+    except Exception:  # a model torch.fx cannot trace
+        call = "TappedModel(model, stages=[...], pooled=...)"
+    return (f"{type(model).__name__} cannot give its intermediate features (its forward takes no "
+            f"features=True), which this method needs. Wrap it in a TappedModel, naming its stage "
+            f"layers and the pooled layer, for example\n"
+            f"    from hintlearn_mini.your_own_models import TappedModel\n"
+            f"    model = {call}\n"
+            f"and check the choice against layer_shapes(model, depth=2), every layer with its shape "
+            f"(chapter 9).")
 
 
 def check_stage(method: str, stage: int, *features) -> None:
