@@ -134,3 +134,32 @@ def test_train_and_test_must_have_the_same_classes(image_folder):
         load_cifar("cifar10", "test", root=image_folder)
     with pytest.raises(DataFolderError, match="same class folders"):
         load_cifar("cifar10", "train", root=image_folder)  # the train labels would not match either
+
+
+WRITER = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from hintlearn_mini.data import atomic_save
+for i in range(40):
+    atomic_save({{"who": {who}, "i": i, "payload": torch.full((20_000,), float(i))}}, Path({path!r}))
+"""
+
+
+def test_two_processes_sharing_a_cache_file_never_leave_it_broken(tmp_path):
+    """Two notebooks writing the same cache entry at once: every read sees a whole file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = tmp_path / "shared.pt"
+    root = str(Path(__file__).resolve().parents[1])
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, who=w, path=str(path))])
+               for w in (1, 2)]
+    reads = 0
+    while any(w.poll() is None for w in writers):
+        if path.exists():
+            stored = torch.load(path, weights_only=True)  # never a half-written file
+            assert torch.equal(stored["payload"], torch.full((20_000,), float(stored["i"])))
+            reads += 1
+    assert all(w.returncode == 0 for w in writers) and reads > 0
+    assert not list(tmp_path.glob(".*.tmp")), "temporary files left behind"

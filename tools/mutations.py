@@ -76,10 +76,11 @@ MUTATIONS = [
              'load_checkpoint(module, weights, sha256=stored["sha256"])', "load_checkpoint(module, weights)",
              "tests/test_runs.py::test_a_cached_weights_file_that_fails_its_sha256_is_discarded_and_retrained"),
     Mutation("checkpoints are written in place", "hintlearn_mini/checkpoints.py",
-             'tmp = path.with_suffix(path.suffix + ".tmp")', "tmp = path",
+             'atomic_save({"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}}, path)',
+             'torch.save({"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}}, path)',
              G + "test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one"),
     Mutation("run records are written in place", "hintlearn_mini/runs.py",
-             'tmp = record.with_suffix(".tmp")', "tmp = record",
+             'tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")', "tmp = record",
              G + "test_a_crash_while_writing_a_run_record_leaves_no_record"),
     Mutation("the benchmark CSV is written in place", "hintlearn_mini/bench.py",
              'tmp = Path(path).with_suffix(".tmp")', "tmp = Path(path)",
@@ -227,6 +228,9 @@ MUTATIONS = [
     Mutation("an untapped model reaches forward(features=True)", "hintlearn_mini/methods/base.py",
              "        raise TypeError(untapped_message(model))", "        pass",
              "tests/test_your_own_models.py::test_a_plain_torchvision_model_in_a_feature_method_says_to_wrap_it"),
+    Mutation("cache files are written in place", "hintlearn_mini/data.py",
+             "        torch.save(obj, tmp)\n        tmp.replace(path)", "        torch.save(obj, path)",
+             "tests/test_data.py::test_two_processes_sharing_a_cache_file_never_leave_it_broken"),
 ]
 
 
