@@ -9,6 +9,7 @@
 # For a course (see book/instructor.md):
 #   make learner-book   the book with every solution hidden, into _build_learner/_build/html
 #   make assignments    `otter assign` on every master of course/assignments/, into _build_course/
+#   make grade SUBMISSIONS=<folder>   every submission graded into <folder>/gradebook.csv
 PYTHON ?= python3
 # TORCH=cpu: PyTorch's CPU-only wheels instead of PyPI's CUDA build (on Linux about 5.5 GB
 # of the venv, never used on a CPU). The default stays PyPI's build.
@@ -18,7 +19,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MASTERS := $(wildcard course/assignments/*/*.ipynb)
 
-.PHONY: book test venv learner-book assignments clean chapter stale-chapters linkcheck
+.PHONY: book test venv learner-book assignments grade clean chapter stale-chapters linkcheck
 
 ifeq ($(TORCH),cpu)
 TORCH_INDEX := --extra-index-url https://download.pytorch.org/whl/cpu
@@ -67,6 +68,12 @@ assignments: $(STAMP)
 	done
 	@echo "Learner copies: _build_course/<name>/student/<name>.ipynb"
 	@echo "Solutions and autograder zips: _build_course/<name>/autograder/"
+
+# Every submission under SUBMISSIONS through its assignment's autograder (make assignments
+# first): gradebook.csv and summary.csv in that folder.
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "say where: make grade SUBMISSIONS=<folder of submissions>"; exit 2; }
+	$(BIN)/python tools/grade.py $(SUBMISSIONS)
 
 clean:
 	rm -rf _build _build_learner _build_course

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import csv
 import json
 import os
 import re
@@ -661,3 +662,48 @@ def test_instructor_page_lists_the_assignment_and_its_points(master: Path):
     assert len(rows) == 1 and re.search(rf"\|\s*{points:g}\s*\|\s*$", rows[0]), (
         f"book/instructor.md should have one table row for {master.stem} ending with its {points:g} points; "
         f"rows: {rows}")
+
+
+# ------------------------------------------------------------------ grading a class
+def test_make_grade_writes_a_gradebook_of_a_whole_class(assigned, tmp_path):
+    """A class of three: full marks, an untouched copy, and one with only the first answer."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import grade
+
+    name = NAMES[0]
+    folder = assignment(assigned, name)
+    course = tmp_path / "course"
+    (course / name).mkdir(parents=True)
+    (course / name / "autograder").symlink_to(folder / "autograder")
+    _, questions = read_master(ASSIGNMENTS / name / f"{name}.ipynb")
+    first_answer = next(c for c in questions[0].solution_cells)
+    class_folder = tmp_path / "submissions"
+    for learner, notebook in (("ada", folder / "autograder"), ("bob", folder / "student")):
+        (class_folder / learner).mkdir(parents=True)
+        (class_folder / learner / f"{name}.ipynb").write_bytes((notebook / f"{name}.ipynb").read_bytes())
+    learner_copy = json.loads((folder / "student" / f"{name}.ipynb").read_text())
+    functions = defined_functions(first_answer)
+    for cell in learner_copy["cells"]:  # half done: the first question answered, the rest as handed out
+        if cell["cell_type"] == "code" and functions & defined_functions(source(cell)):
+            cell["source"] = first_answer
+    (class_folder / "cy").mkdir()
+    (class_folder / "cy" / f"{name}.ipynb").write_text(json.dumps(learner_copy))
+    rows, summary = grade.grade_class(class_folder, course)
+    book = {r["submission"].split("/")[0]: r for r in csv.DictReader(open(class_folder / "gradebook.csv"))}
+    possible = total_points(ASSIGNMENTS / name / f"{name}.ipynb")
+    assert set(book) == {"ada", "bob", "cy"} and all(r["assignment"] == name for r in book.values())
+    assert float(book["ada"]["total"]) == possible == float(book["ada"]["possible"])
+    assert float(book["bob"]["total"]) == 0
+    assert float(book["cy"]["total"]) == questions[0].points == float(book["cy"][questions[0].name])
+    means = {r["question"]: float(r["mean"]) for r in csv.DictReader(open(class_folder / "summary.csv"))}
+    assert means[questions[0].name] == pytest.approx(2 * questions[0].points / 3, abs=0.01)
+    assert means[questions[1].name] == pytest.approx(questions[1].points / 3, abs=0.01)
+    assert len(rows) == 3 and len(summary) == len(questions)
+
+
+def test_make_grade_runs_the_grading_tool_and_says_what_it_needs():
+    dry = subprocess.run(["make", "-n", "-C", str(ROOT), "grade", "SUBMISSIONS=class/week3"],
+                         capture_output=True, text=True, timeout=60)
+    assert "tools/grade.py class/week3" in dry.stdout
+    missing = subprocess.run(["make", "-s", "-C", str(ROOT), "grade"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "make grade SUBMISSIONS=" in missing.stdout + missing.stderr

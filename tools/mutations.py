@@ -231,6 +231,10 @@ MUTATIONS = [
     Mutation("cache files are written in place", "hintlearn_mini/data.py",
              "        torch.save(obj, tmp)\n        tmp.replace(path)", "        torch.save(obj, path)",
              "tests/test_data.py::test_two_processes_sharing_a_cache_file_never_leave_it_broken"),
+    Mutation("the gradebook's total counts the points possible", "tools/grade.py",
+             '            row["total"] = sum(s for s, _ in scores.values())',
+             '            row["total"] = sum(p for _, p in scores.values())',
+             "tests/test_course.py::test_make_grade_writes_a_gradebook_of_a_whole_class"),
 ]
 
 
