@@ -32,7 +32,7 @@ endif
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install $(TORCH_INDEX) -c constraints.txt -e ".[book,test,course,browser]"
+	$(BIN)/pip install $(TORCH_INDEX) -c constraints.txt -e ".[book,test,course,edge,browser]"
 	touch $(STAMP)
 
 venv: $(STAMP)

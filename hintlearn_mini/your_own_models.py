@@ -158,3 +158,118 @@ def cpu_latency_ms(model: nn.Module, input_size: int = 32, batch_size: int = 1, 
         torch.set_num_threads(previous)
         model.train(was_training)
     return 1000 * statistics.median(times)
+
+
+# ----------------------------------------------------------------- to the edge
+def deployable(model: nn.Module) -> nn.Module:
+    """What ships: a ``TappedModel``'s plain network (the taps are for training only)."""
+    return model.network if isinstance(model, TappedModel) else model
+
+
+def multiply_adds(model: nn.Module, input_size: int = 32) -> int:
+    """Multiply-accumulate operations of one forward pass on one image, eval mode:
+    ``torch.utils.flop_counter`` counts the FLOPs of convolutions and matrix products
+    (2 per multiply-add), so multiply-adds = FLOPs / 2. Element-wise work (BatchNorm,
+    activations, pooling) is not counted, as in the papers' "MACs"."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    network = deployable(model)
+    was_training = network.training
+    network.eval()
+    x = torch.zeros(1, 3, input_size, input_size, device=next(network.parameters()).device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network(x)
+    network.train(was_training)
+    return counter.get_total_flops() // 2
+
+
+def export_onnx(model: nn.Module, path, input_size: int = 32) -> Path:
+    """The deployable network (eval mode, float32, CPU) to an ONNX file at ``path`` with a
+    dynamic batch dimension (``torch.onnx.export(..., dynamo=True)``); returns the path.
+    Check it with :func:`onnx_max_difference`."""
+    from pathlib import Path
+
+    network = deployable(model).float().cpu().eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = torch.zeros(2, 3, input_size, input_size)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with torch.no_grad():
+        program = torch.onnx.export(network, (x,), dynamo=True, dynamic_shapes=({0: batch},),
+                                    input_names=["images"], output_names=["logits"], verbose=False)
+    program.save(str(path))
+    return path
+
+
+def onnx_session(path, threads: int = 1):
+    """An ONNX Runtime CPU session of the model at ``path``, on ``threads`` threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(path, images: Tensor, batch_size: int = 500, threads: int = 1) -> Tensor:
+    """Logits (N, classes) of the ONNX model for normalised images (N, 3, H, W)."""
+    session = onnx_session(path, threads)
+    name = session.get_inputs()[0].name
+    return torch.cat([torch.from_numpy(session.run(None, {name: images[i:i + batch_size].numpy()})[0])
+                      for i in range(0, len(images), batch_size)])
+
+
+def onnx_max_difference(path, model: nn.Module, images: Tensor) -> float:
+    """Largest absolute difference between the ONNX model's logits and PyTorch's (float32,
+    eval mode) on ``images``: how faithfully the export computes the network."""
+    network = deployable(model).float().cpu().eval()
+    with torch.no_grad():
+        reference = network(images)
+    return float((onnx_logits(path, images) - reference).abs().max())
+
+
+def quantize_int8(path, out, calibration_images: Tensor) -> Path:
+    """Post-training static int8 quantisation of the ONNX model at ``path`` with ONNX
+    Runtime (``quant_pre_process``, then ``quantize_static`` in QDQ format, per-channel
+    weights), its activation ranges calibrated on ``calibration_images`` (normalised,
+    a few hundred training images). Returns the quantised model's path ``out``."""
+    from pathlib import Path
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self, images: Tensor, name: str, batch_size: int = 50):
+            self.batches = iter([{name: images[i:i + batch_size].numpy()}
+                                 for i in range(0, len(images), batch_size)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    out = Path(out)
+    prepared = out.with_name(out.stem + "-prepared.onnx")
+    quant_pre_process(str(path), str(prepared))
+    name = onnx_session(prepared).get_inputs()[0].name
+    quantize_static(str(prepared), str(out), Calibration(calibration_images, name), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    prepared.unlink(missing_ok=True)
+    return out
+
+
+def onnx_latency_ms(path, input_size: int = 32, batch_size: int = 1, repeats: int = 30, warmup: int = 5,
+                    threads: int = 1) -> tuple[float, float, float]:
+    """(median, 10th and 90th percentile) milliseconds of one ONNX Runtime inference of a
+    batch of ``batch_size`` images on ``threads`` threads."""
+    import numpy as np
+
+    session = onnx_session(path, threads)
+    name = session.get_inputs()[0].name
+    x = np.zeros((batch_size, 3, input_size, input_size), dtype=np.float32)
+    times = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        session.run(None, {name: x})
+        if i >= warmup:
+            times.append(1000 * (time.perf_counter() - start))
+    ordered = sorted(times)
+    return statistics.median(times), ordered[len(ordered) // 10], ordered[(9 * len(ordered)) // 10]

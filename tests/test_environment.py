@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS_FOR_BINDER = ("book", "test", "course")   # extras that environment.yml installs too
+EXTRAS_FOR_BINDER = ("book", "test", "course", "edge")   # extras that environment.yml installs too
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 

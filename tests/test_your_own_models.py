@@ -136,3 +136,47 @@ def test_a_plain_torchvision_model_in_a_feature_method_says_to_wrap_it():
     with pytest.raises(TypeError, match=r"(?s)MobileNetV3 cannot give.*pooled='avgpool'"):
         FitNets(mobilenet_v3_small(num_classes=10), build_model("resnet8"))
     KD(resnet18(num_classes=10), build_model("resnet8"))  # KD reads logits only: a plain model is fine
+
+
+# ----------------------------------------------------------------- to the edge
+def test_multiply_adds_of_a_hand_counted_network():
+    from torch import nn
+    from hintlearn_mini.your_own_models import multiply_adds
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 32 * 32, 10))
+    # conv: 32·32 positions × 4 filters × 3·3·3 weights; linear: 4096 × 10
+    assert multiply_adds(net) == 32 * 32 * 4 * 27 + 4096 * 10
+    assert multiply_adds(build_model("resnet8")) < multiply_adds(build_model("resnet32"))
+    assert multiply_adds(student()) == multiply_adds(mobilenet_v3_small(num_classes=10))  # the network only
+
+
+def test_the_onnx_export_computes_the_shipped_teacher_and_any_batch(tmp_path):
+    from hintlearn_mini.your_own_models import export_onnx, onnx_logits, onnx_max_difference
+    from hintlearn_mini.zoo import load_teacher
+    teacher = load_teacher()
+    path = export_onnx(teacher, tmp_path / "teacher.onnx")
+    images = torch.randn(16, 3, 32, 32)
+    assert onnx_max_difference(path, teacher, images) < 1e-4
+    assert onnx_logits(path, images[:1]).shape == (1, 10) and onnx_logits(path, images[:7]).shape == (7, 10)
+    tapped = student()
+    assert onnx_max_difference(export_onnx(tapped, tmp_path / "student.onnx"), tapped, images) < 1e-4
+
+
+def test_int8_quantisation_shrinks_the_model_and_stays_close(tmp_path):
+    import onnx
+    from hintlearn_mini.your_own_models import export_onnx, onnx_latency_ms, onnx_logits, quantize_int8
+    from hintlearn_mini.zoo import load_teacher
+    teacher = load_teacher()
+    fp32 = export_onnx(teacher, tmp_path / "teacher.onnx")
+    calibration = torch.randn(100, 3, 32, 32)
+    int8 = quantize_int8(fp32, tmp_path / "teacher-int8.onnx", calibration)
+    assert int8.stat().st_size < 0.5 * fp32.stat().st_size
+    ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    images = torch.randn(32, 3, 32, 32)
+    with torch.no_grad():
+        reference = teacher(images)
+    quantised = onnx_logits(int8, images)
+    assert quantised.shape == reference.shape and torch.isfinite(quantised).all()
+    assert (quantised - reference).abs().max() < 0.25 * (reference.max() - reference.min())
+    median, low, high = onnx_latency_ms(int8, repeats=5, warmup=1)
+    assert 0 < low <= median <= high

@@ -235,6 +235,12 @@ MUTATIONS = [
              '            row["total"] = sum(s for s, _ in scores.values())',
              '            row["total"] = sum(p for _, p in scores.values())',
              "tests/test_course.py::test_make_grade_writes_a_gradebook_of_a_whole_class"),
+    Mutation("multiply-adds are FLOPs", "hintlearn_mini/your_own_models.py",
+             "    return counter.get_total_flops() // 2", "    return counter.get_total_flops()",
+             "tests/test_your_own_models.py::test_multiply_adds_of_a_hand_counted_network"),
+    Mutation("the ONNX export has a fixed batch", "hintlearn_mini/your_own_models.py",
+             "dynamo=True, dynamic_shapes=({0: batch},),", "dynamo=True,",
+             "tests/test_your_own_models.py::test_the_onnx_export_computes_the_shipped_teacher_and_any_batch"),
 ]
 
 
