@@ -152,10 +152,11 @@ def test_multiply_adds_of_a_hand_counted_network():
 def test_the_onnx_export_computes_the_shipped_teacher_and_any_batch(tmp_path):
     from hintlearn_mini.your_own_models import export_onnx, onnx_logits, onnx_max_difference
     from hintlearn_mini.zoo import load_teacher
-    teacher = load_teacher()
-    path = export_onnx(teacher, tmp_path / "teacher.onnx")
     images = torch.randn(16, 3, 32, 32)
-    assert onnx_max_difference(path, teacher, images) < 1e-4
+    for name in ("resnet32_cifar10", "resnet18_cifar10"):  # the shipped teachers
+        teacher = load_teacher(name)
+        path = export_onnx(teacher, tmp_path / f"{name}.onnx")
+        assert onnx_max_difference(path, teacher, images) < 1e-4, name
     assert onnx_logits(path, images[:1]).shape == (1, 10) and onnx_logits(path, images[:7]).shape == (7, 10)
     tapped = student()
     assert onnx_max_difference(export_onnx(tapped, tmp_path / "student.onnx"), tapped, images) < 1e-4
