@@ -18,7 +18,8 @@ from .losses import info_nce_loss, kd_loss
 from .models import CifarResNet, count_parameters
 
 __all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy", "check_regressor",
-           "check_attention_map", "check_fsp_matrix", "check_info_nce", "check_hcl_level",
+           "check_attention_map", "check_abs_attention_map", "check_fsp_matrix", "check_weighted_fsp_loss",
+           "check_queue_info_nce", "check_info_nce", "check_hcl_level",
            "ordering_agreement", "check_ordering_agreement", "matching_layers", "check_matching_layers",
            "soft_cross_entropy"]
 
@@ -260,7 +261,72 @@ def check_attention_map(fn) -> CheckResult:
     return _report(CheckResult(True, "correct for p=2 and p=4, one unit-length map per image."))
 
 
+def _abs_attention(feat: torch.Tensor, p: float) -> torch.Tensor:
+    """The reference of exercise 4.3 (not printed in the chapter): F = mean_c |A_c|^p."""
+    return F.normalize(feat.abs().pow(p).mean(1).flatten(1), dim=1)
+
+
+def check_abs_attention_map(fn) -> CheckResult:
+    """Exercise 4.3: ``fn(feat, p)`` -> (B, H·W) maps of F(A) = mean_c |A_c|^p, each row of
+    unit L2 norm: the paper's family of attention functions, for features that can be
+    negative (taken before the ReLU), at any p > 0 (odd and fractional included)."""
+    g = torch.Generator().manual_seed(1)
+    feat = torch.randn(3, 6, 4, 4, generator=g)  # signed, as a pre-activation map is
+    for p in (1, 3, 0.5):
+        expected = _abs_attention(feat, p)
+        answer, failure = _tensor_answer(fn, (feat, p), expected.shape,
+                                         ": one flattened H·W map per image")
+        if failure is not None:
+            return _report(failure)
+        if torch.allclose(answer, expected, atol=1e-5):
+            continue
+        if p != 0.5 and torch.allclose(answer, F.normalize(feat.pow(p).mean(1).flatten(1), dim=1), atol=1e-5):
+            return _report(CheckResult(False, f"at p={p} you raise A itself to the power: negative activations "
+                                              "then cancel positive ones; take |A| first"))
+        if torch.isnan(answer).any():
+            return _report(CheckResult(False, f"at p={p} your maps hold NaN: a fractional power of a negative "
+                                              "number; take |A| first"))
+        if torch.allclose(answer, feat.abs().pow(p).mean(1).flatten(1), atol=1e-5):
+            return _report(CheckResult(False, "the maps are not normalised: divide each row by its L2 norm"))
+        return _report(CheckResult(False, f"at p={p} your maps differ from mean_c |A_c|^p, normalised, by up to "
+                                          f"{(answer - expected).abs().max():.3g}"))
+    return _report(CheckResult(True, "correct for p = 1, 3 and 0.5 on signed features."))
+
+
 # ----------------------------------------------------------------- chapter 5
+def _weighted_fsp(student_pairs, teacher_pairs, weights) -> torch.Tensor:
+    """The reference of exercise 5.3: Σ_i λ_i · mean (G_i^S − G_i^T)²."""
+    from .losses import fsp_matrix
+
+    return sum(w * (fsp_matrix(*s) - fsp_matrix(*t)).pow(2).mean()
+               for w, s, t in zip(weights, student_pairs, teacher_pairs))
+
+
+def check_weighted_fsp_loss(fn) -> CheckResult:
+    """Exercise 5.3: ``fn(student_pairs, teacher_pairs, weights)`` -> Σ_i λ_i ·
+    mean((G_i^S − G_i^T)²) over pairs of maps, the larger map of a pair pooled to the
+    smaller (``losses.fsp_matrix`` may be used)."""
+    g = torch.Generator().manual_seed(2)
+    shapes = [((2, 4, 8, 8), (2, 4, 8, 8)), ((2, 4, 8, 8), (2, 6, 4, 4))]
+    student = [tuple(torch.randn(*s, generator=g) for s in pair) for pair in shapes]
+    teacher = [tuple(torch.randn(*s, generator=g) for s in pair) for pair in shapes]
+    weights = (0.25, 4.0)
+    expected = _weighted_fsp(student, teacher, weights)
+    answer, failure = _scalar_answer(fn, (student, teacher, weights), " (one number for all pairs)")
+    if failure is not None:
+        return _report(failure)
+    if torch.allclose(answer, expected, rtol=1e-4):
+        return _report(CheckResult(True, f"correct: {answer.item():.4f}."))
+    if torch.allclose(answer, _weighted_fsp(student, teacher, (1.0, 1.0)), rtol=1e-4):
+        return _report(CheckResult(False, "the weights are ignored: multiply pair i's term by weights[i]"))
+    if torch.allclose(answer, _weighted_fsp(student, teacher, weights[::-1]), rtol=1e-4):
+        return _report(CheckResult(False, "the weights are applied to the wrong pairs: weights[i] goes with pair i"))
+    if torch.allclose(answer, _weighted_fsp(student, teacher, weights) / 2, rtol=1e-4):
+        return _report(CheckResult(False, "you average over the pairs; the loss sums them"))
+    return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}: is the 8×8 map "
+                                      "of the second pair pooled to 4×4 before its Gram matrix?"))
+
+
 def check_fsp_matrix(fn) -> CheckResult:
     """Exercise 5.1: ``fn(f1, f2)`` -> the (B, C1, C2) FSP matrices of two maps of equal size."""
     from .losses import fsp_matrix
@@ -312,6 +378,42 @@ def check_info_nce(fn) -> CheckResult:
         return _report(CheckResult(False, "the similarities are not divided by the temperature tau"))
     return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}: the "
                                       "positives are on the diagonal of the (B, B) logits"))
+
+
+def _queue_info_nce(student_embed, teacher_embed, queue, tau):
+    """The reference of exercise 6.3: each student embedding against its own teacher
+    embedding (the positive) and every embedding of the queue (the negatives)."""
+    positives = (student_embed * teacher_embed).sum(1, keepdim=True)  # (B, 1)
+    negatives = student_embed @ queue.t()                              # (B, Q)
+    logits = torch.cat([positives, negatives], dim=1) / tau
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+
+
+def check_queue_info_nce(fn) -> CheckResult:
+    """Exercise 6.3: ``fn(student_embed, teacher_embed, queue, tau)`` -> InfoNCE of each
+    student embedding against its teacher embedding and a queue of Q past teacher
+    embeddings (MoCo's memory; CRD's bank plays the same part): (B, d), (B, d), (Q, d)."""
+    g = torch.Generator().manual_seed(3)
+    s = F.normalize(torch.randn(6, 8, generator=g), dim=1)
+    t = F.normalize(s + 0.3 * torch.randn(6, 8, generator=g), dim=1)
+    queue = F.normalize(torch.randn(20, 8, generator=g), dim=1)
+    tau = 0.2
+    expected = _queue_info_nce(s, t, queue, tau)
+    answer, failure = _scalar_answer(fn, (s, t, queue, tau), " (the mean over the batch)")
+    if failure is not None:
+        return _report(failure)
+    if torch.allclose(answer, expected, rtol=1e-4):
+        return _report(CheckResult(True, f"correct: {answer.item():.4f}."))
+    if torch.allclose(answer, _queue_info_nce(s, t, queue, 1.0), rtol=1e-4):
+        return _report(CheckResult(False, "the similarities are not divided by the temperature tau"))
+    in_batch = torch.cat([t, queue])
+    if torch.allclose(answer, F.cross_entropy(s @ in_batch.t() / tau, torch.arange(6)), rtol=1e-4):
+        return _report(CheckResult(False, "the other images of the batch are negatives too in your loss; "
+                                          "here the negatives are the queue only"))
+    if torch.allclose(answer, _queue_info_nce(s, t, queue[:0], tau), rtol=1e-4):
+        return _report(CheckResult(False, "the queue is missing: its Q embeddings are the negatives"))
+    return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}: the positive "
+                                      "is column 0 of the (B, 1 + Q) logits"))
 
 
 # ----------------------------------------------------------------- chapter 7

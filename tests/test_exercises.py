@@ -141,3 +141,49 @@ def test_matching_layers_check_names_the_mistake():
         return {t: matching_layers(teacher, student).get(t, "f0") for t in teacher}
     assert "leave out" in check_matching_layers(keeps_all).message
     assert "return a dict" in check_matching_layers(lambda t, s: [("layer1", "f1")]).message
+
+
+def test_abs_attention_map_check_names_the_mistake():
+    from hintlearn_mini.exercises import check_abs_attention_map
+    normalise = lambda m: m / m.norm(dim=1, keepdim=True)
+    right = lambda feat, p: normalise(feat.abs().pow(p).mean(1).flatten(1))
+    assert check_abs_attention_map(right)
+    no_abs = check_abs_attention_map(lambda feat, p: normalise(feat.pow(p).mean(1).flatten(1)))
+    assert not no_abs and "take |A| first" in no_abs.message
+    unnormalised = check_abs_attention_map(lambda feat, p: feat.abs().pow(p).mean(1).flatten(1))
+    assert not unnormalised and "not normalised" in unnormalised.message
+
+
+def test_weighted_fsp_loss_check_names_the_mistake():
+    from hintlearn_mini.exercises import check_weighted_fsp_loss
+    from hintlearn_mini.losses import fsp_matrix
+
+    def weighted(student_pairs, teacher_pairs, weights, order=1, average=False):
+        terms = [w * (fsp_matrix(*s) - fsp_matrix(*t)).pow(2).mean()
+                 for w, s, t in zip(list(weights)[::order], student_pairs, teacher_pairs)]
+        return sum(terms) / (len(terms) if average else 1)
+    assert check_weighted_fsp_loss(weighted)
+    unweighted = check_weighted_fsp_loss(lambda s, t, w: weighted(s, t, [1.0] * len(w)))
+    assert not unweighted and "weights are ignored" in unweighted.message
+    swapped = check_weighted_fsp_loss(lambda s, t, w: weighted(s, t, w, order=-1))
+    assert not swapped and "wrong pairs" in swapped.message
+    averaged = check_weighted_fsp_loss(lambda s, t, w: weighted(s, t, w, average=True))
+    assert not averaged and "sums them" in averaged.message
+
+
+def test_queue_info_nce_check_names_the_mistake():
+    import torch
+    import torch.nn.functional as F
+    from hintlearn_mini.exercises import check_queue_info_nce
+
+    def queue_nce(s, t, queue, tau, use_tau=True, batch_negatives=False):
+        tau = tau if use_tau else 1.0
+        if batch_negatives:
+            return F.cross_entropy(s @ torch.cat([t, queue]).t() / tau, torch.arange(len(s)))
+        logits = torch.cat([(s * t).sum(1, keepdim=True), s @ queue.t()], dim=1) / tau
+        return F.cross_entropy(logits, torch.zeros(len(s), dtype=torch.long))
+    assert check_queue_info_nce(queue_nce)
+    no_tau = check_queue_info_nce(lambda s, t, q, tau: queue_nce(s, t, q, tau, use_tau=False))
+    assert not no_tau and "temperature" in no_tau.message
+    batch = check_queue_info_nce(lambda s, t, q, tau: queue_nce(s, t, q, tau, batch_negatives=True))
+    assert not batch and "queue only" in batch.message
