@@ -233,20 +233,32 @@ def check_regressor(fn) -> CheckResult:
 
 
 # ----------------------------------------------------------------- chapter 4
+def _first_wrong_power(fn, feat, powers, reference, shape_hint: str):
+    """Run ``fn(feat, p)`` for each p: ``(failure, None, None)`` for a call that fails or
+    has the wrong shape, ``(None, p, answer)`` at the first p whose maps differ from
+    ``reference(feat, p)``, ``(None, None, None)`` when every p matches."""
+    for p in powers:
+        expected = reference(feat, p)
+        answer, failure = _tensor_answer(fn, (feat, p), expected.shape, shape_hint)
+        if failure is not None:
+            return failure, None, None
+        if not torch.allclose(answer, expected, atol=1e-5):
+            return None, p, answer
+    return None, None, None
+
+
 def check_attention_map(fn) -> CheckResult:
     """Exercise 4.1: ``fn(feat, p)`` -> the (B, H·W) attention maps of (B, C, H, W) features."""
     from .losses import attention_map
 
     g = torch.Generator().manual_seed(0)
     feat = torch.randn(3, 5, 4, 4, generator=g) * torch.tensor([1.0, 10.0, 0.1]).view(3, 1, 1, 1)
-    for p in (2, 4):
+    failure, p, answer = _first_wrong_power(fn, feat, (2, 4), attention_map,
+                                            ": average over channels, then flatten H and W into one axis")
+    if failure is not None:
+        return _report(failure)
+    if p is not None:
         expected = attention_map(feat, p)
-        answer, failure = _tensor_answer(fn, (feat, p), expected.shape,
-                                         ": average over channels, then flatten H and W into one axis")
-        if failure is not None:
-            return _report(failure)
-        if torch.allclose(answer, expected, atol=1e-5):
-            continue
         unnormalised = feat.pow(p).mean(1).flatten(1)
         batch_normalised = unnormalised / unnormalised.norm()
         if torch.allclose(answer, batch_normalised, atol=1e-5):
@@ -272,14 +284,12 @@ def check_abs_attention_map(fn) -> CheckResult:
     negative (taken before the ReLU), at any p > 0 (odd and fractional included)."""
     g = torch.Generator().manual_seed(1)
     feat = torch.randn(3, 6, 4, 4, generator=g)  # signed, as a pre-activation map is
-    for p in (1, 3, 0.5):
+    failure, p, answer = _first_wrong_power(fn, feat, (1, 3, 0.5), _abs_attention,
+                                            ": one flattened H·W map per image")
+    if failure is not None:
+        return _report(failure)
+    if p is not None:
         expected = _abs_attention(feat, p)
-        answer, failure = _tensor_answer(fn, (feat, p), expected.shape,
-                                         ": one flattened H·W map per image")
-        if failure is not None:
-            return _report(failure)
-        if torch.allclose(answer, expected, atol=1e-5):
-            continue
         if p != 0.5 and torch.allclose(answer, F.normalize(feat.pow(p).mean(1).flatten(1), dim=1), atol=1e-5):
             return _report(CheckResult(False, f"at p={p} you raise A itself to the power: negative activations "
                                               "then cancel positive ones; take |A| first"))
