@@ -182,10 +182,12 @@ def read_results(path: Path, fields: list[str] | None = None) -> list[dict]:
         rows = list(csv.DictReader(f))
     if fields is None:
         return rows
-    good = [r for r in rows if _row_problem(r, fields) is None]
+    good = []
     for number, row in enumerate(rows, start=2):  # line 1 is the header
         problem = _row_problem(row, fields)
-        if problem:
+        if problem is None:
+            good.append(row)
+        else:
             print(f"{path}, line {number}: dropping a broken row ({problem}); its run is trained again")
     if len(good) != len(rows):
         _write_rows(path, good, fields)

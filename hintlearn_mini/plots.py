@@ -136,10 +136,6 @@ class ResultTable:
     __repr__ = __str__
 
 
-def _rendered(frame) -> ResultTable:
-    return ResultTable(frame)
-
-
 def accuracy_table(results: dict, seeds=None):
     """A :class:`ResultTable` (``.data`` is the ``DataFrame``): a row per
     method with its accuracy at every seed, the number of seeds ``n``, mean and sd.
@@ -163,7 +159,7 @@ def accuracy_table(results: dict, seeds=None):
     frame["n"] = [len(row) for row in rows.values()]
     frame["mean"] = [statistics.mean(row.values()) for row in rows.values()]
     frame["sd"] = [statistics.stdev(row.values()) if len(row) > 1 else float("nan") for row in rows.values()]
-    return _rendered(frame)
+    return ResultTable(frame)
 
 
 def compare(results: dict, name: str, base: str, seeds=None) -> dict:
@@ -196,7 +192,7 @@ def comparison_table(results: dict, comparisons, seeds=None):
     rows = [{"method": name, "against": base, **compare(results, name, base, seeds)}
             for name, base in comparisons]
     frame = pd.DataFrame(rows).set_index(["method", "against"])
-    return _rendered(frame[["seeds", "difference", "low", "high", "verdict", "wins"]])
+    return ResultTable(frame[["seeds", "difference", "low", "high", "verdict", "wins"]])
 
 
 def verdict(results: dict[str, list[float]], name: str, base: str) -> str:

@@ -220,7 +220,7 @@ MUTATIONS = [
              "            if pixels.shape[:2] != IMAGE_SIZE:", "            if False:",
              "tests/test_data.py::test_an_image_of_another_size_is_a_clear_error"),
     Mutation("a resumed benchmark keeps broken rows", "hintlearn_mini/bench.py",
-             "    good = [r for r in rows if _row_problem(r, fields) is None]", "    good = rows",
+             "        if problem is None:\n            good.append(row)", "        good.append(row)\n        if problem is None:\n            pass",
              "tests/test_bench.py::test_a_broken_results_file_is_repaired_on_resume_and_its_runs_trained_again"),
     Mutation("layer_shapes asks for names torch.fx never traced", "hintlearn_mini/your_own_models.py",
              "    names = _traced_names(names, get_graph_node_names(model)[1])\n", "",
