@@ -18,7 +18,9 @@ retrains everything. Loading code is not fingerprinted where what it loads is: t
 images by their content, the teacher by its weights. Code that only reads or shows results (the benchmark's bookkeeping, plots,
 statistics, exercises) is not in the fingerprint: editing a figure does not retrain the
 book. The profile's list of seeds and pairs are not in the key either: they say which
-runs an experiment makes, not what one run computes. Training is deterministic on a
+runs an experiment makes, not what one run computes. The table of profiles is data, not
+code: a run's key holds its own profile's values, so changing the ``laptop`` entry to
+values a benchmark already trained with finds that benchmark's runs. Training is deterministic on a
 CPU, so a cached run is the run you would get.
 
 The benchmark (``hintlearn_mini.bench``) stores its one-stage runs here too, so a
@@ -26,6 +28,7 @@ chapter that asks for a benchmark run reads it back.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
@@ -74,6 +77,9 @@ TRAINING_SOURCES = ("hardware.py", "losses.py", "methods", "models.py", "profile
 # Of these, a run counts the files of its own classes only (a method, the tapping of
 # your own models), besides the shared ones: see run_sources.
 PER_RUN_SOURCES = ("methods", "your_own_models.py")
+# Tables of values in those files whose entries a run's key holds by value: the
+# profiles (the run's profile is in the key, field by field).
+DATA_TABLES = {"profiles.py": "PROFILES"}
 # Not fingerprinted, because what they produce is fingerprinted itself: data.py loads
 # and selects images (their content is in the key, ImageSet.fingerprint), zoo.py and
 # checkpoints.py load and store weights (the teacher's and the initial weights are in
@@ -103,10 +109,27 @@ def source_fingerprint(sources=TRAINING_SOURCES) -> str:
         path = _PACKAGE / name
         files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    for path in files + sorted((_PACKAGE / "weights").glob("*.json")):
+    for path in files:
+        digest.update(str(path.relative_to(_PACKAGE)).encode())
+        digest.update(_code_of(path).encode())
+    for path in sorted((_PACKAGE / "weights").glob("*.json")):
         digest.update(str(path.relative_to(_PACKAGE)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _code_of(path: Path) -> str:
+    """The text of a source file without its data tables (``DATA_TABLES``): a table's
+    entries are in the key by value (the run's own profile), so editing one profile
+    does not retrain the runs of the others."""
+    text = path.read_text()
+    table = DATA_TABLES.get(path.relative_to(_PACKAGE).as_posix())
+    if table is None:
+        return text
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [table]:
+            return text.replace(ast.get_source_segment(text, node), f"{table} = ...")
+    raise ValueError(f"{path} has no table {table} = ...; update runs.DATA_TABLES")
 
 
 def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet, test_set: ImageSet) -> str:

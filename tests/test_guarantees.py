@@ -161,6 +161,29 @@ def test_the_seeds_and_pairs_a_profile_plans_are_not_part_of_a_run():
     assert _key(profile=dataclasses.replace(TINY, epochs=TINY.epochs + 1)) != base
 
 
+def test_editing_the_table_of_profiles_keeps_every_run_but_editing_profile_code_does_not(
+        tmp_path, monkeypatch):
+    """A run's key holds its profile by value, so a changed ``laptop`` entry finds the
+    runs a benchmark made with the same values; the code of profiles.py still counts."""
+    base = _key()
+    package = tmp_path / "hintlearn_mini"
+    shutil.copytree(runs._PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    monkeypatch.setattr(runs, "_PACKAGE", package)
+    profiles = package / "profiles.py"
+    text = profiles.read_text()
+    profiles.write_text(text.replace('"quick", "cifar10", "resnet32", "resnet8", 40',
+                                     '"quick", "cifar10", "resnet32", "resnet8", 41'))
+    assert profiles.read_text() != text
+    assert _key() == base, "editing an entry of PROFILES retrains runs of other profiles"
+    profiles.write_text(text.replace("epochs=profile.stage_one_epochs()",
+                                     "epochs=profile.stage_one_epochs() + 1"))
+    assert profiles.read_text() != text
+    assert _key() != base, "editing the code of profiles.py (stage_one_kwargs) does not retrain"
+    profiles.write_text(text.replace("PROFILES = {", "TABLE = {"))
+    with pytest.raises(ValueError, match="DATA_TABLES"):
+        _key()
+
+
 # ---------------------------------------------------------- atomic writes
 class Interrupted(RuntimeError):
     pass
