@@ -17,7 +17,8 @@ from .stats import paired_interval
 from .stats import verdict as stats_verdict
 
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
-           "ResultTable", "accuracy_table", "compare", "comparison_table", "verdict", "plot_soft_targets", "plot_plateau",
+           "ResultTable", "accuracy_table", "compare", "comparison_table", "benchmark_table",
+           "plot_differences", "verdict", "plot_soft_targets", "plot_plateau",
            "plot_hint_fit"]
 
 
@@ -193,6 +194,64 @@ def comparison_table(results: dict, comparisons, seeds=None):
             for name, base in comparisons]
     frame = pd.DataFrame(rows).set_index(["method", "against"])
     return ResultTable(frame[["seeds", "difference", "low", "high", "verdict", "wins"]])
+
+
+def benchmark_table(results: dict, baselines=("student alone", "KD"), seeds=None):
+    """A :class:`ResultTable` with one row per method: its seeds ``n``, mean and sd, and
+    for each baseline the paired difference over the seeds both ran with its 95 %
+    interval ``[low, high]`` and the verdict. A baseline's own row leaves its column
+    empty. ``results`` as for :func:`accuracy_table` (e.g. ``bench.accuracies``)."""
+    import pandas as pd
+
+    table = {}
+    for name, values in results.items():
+        row = _by_seed(values, seeds)
+        line = {("", "n"): len(row), ("", "mean"): statistics.mean(row.values()),
+                ("", "sd"): statistics.stdev(row.values()) if len(row) > 1 else float("nan")}
+        for base in baselines:
+            if base not in results:
+                raise ValueError(f"benchmark_table: no rows of the baseline {base!r}; "
+                                 f"methods: {', '.join(results)}")
+            c = compare(results, name, base, seeds) if name != base else {}
+            line[f"vs {base}", "Δ"] = c.get("difference", float("nan"))
+            line[f"vs {base}", "95 % interval"] = (f"[{c['low']:+.2f}, {c['high']:+.2f}]"
+                                                   if c and c["seeds"] > 1 else "")
+            line[f"vs {base}", "verdict"] = c.get("verdict", "")
+        table[name] = line
+    frame = pd.DataFrame.from_dict(table, orient="index")
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    frame.index.name = "method"
+    return ResultTable(frame)
+
+
+def plot_differences(results: dict, base: str, seeds=None, title: str = ""):
+    """Each method's paired difference from ``base`` over the seeds both ran: one dot
+    per seed, the mean as a bar and its 95 % interval as a line, n in the label. A
+    method is clearly above or below ``base`` only where its line misses zero."""
+    names = [name for name in results if name != base]
+    fig, ax = plt.subplots(figsize=(6.8, 0.34 * len(names) + 1.2))
+    labels = []
+    for i, name in enumerate(names):
+        a, b = _by_seed(results[name], seeds), _by_seed(results[base], seeds)
+        shared = sorted(set(a) & set(b))
+        diffs = [a[s] - b[s] for s in shared]
+        labels.append(f"{name} (n={len(shared)})")
+        y = len(names) - 1 - i
+        mean = statistics.mean(diffs)
+        ax.scatter(diffs, [y] * len(diffs), color="grey", s=10, zorder=3)
+        if len(shared) > 1:
+            _, low, high = paired_interval([a[s] for s in shared], [b[s] for s in shared])
+            clear = low > 0 or high < 0
+            ax.plot([low, high], [y, y], color="C3" if clear else "C0", linewidth=2.5)
+        ax.scatter([mean], [y], marker="|", s=200, color="black", zorder=4)
+    ax.set_yticks(range(len(names)), list(reversed(labels)), fontsize=9)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"test accuracy minus {base}'s, same seed (points)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title or f"paired differences from {base}: 95 % intervals "
+                          "(red: excludes zero)", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def verdict(results: dict[str, list[float]], name: str, base: str) -> str:

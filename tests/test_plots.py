@@ -3,7 +3,9 @@ import math
 
 import pytest
 
+from hintlearn_mini import plots
 from hintlearn_mini.plots import accuracy_table, compare, comparison_table, verdict
+from hintlearn_mini.stats import paired_interval
 
 
 def test_accuracy_table_keeps_columns_for_rows_with_fewer_seeds():
@@ -66,3 +68,30 @@ def test_plot_plateau_draws_every_size_and_the_marked_runs():
     test_line = ax.get_lines()[0]
     assert list(test_line.get_xdata()) == [8, 16] and list(test_line.get_ydata()) == [42.5, 44.5]
     assert ax.get_xscale() == "log"
+
+
+def test_benchmark_table_pairs_each_method_with_each_baseline_over_shared_seeds():
+    results = {"student alone": {0: 50.0, 1: 52.0, 2: 51.0},
+               "KD": {0: 55.0, 1: 56.0, 2: 58.0},
+               "AT": {0: 50.5, 1: 52.4}}  # seed 2 not run
+    table = plots.benchmark_table(results).data
+    assert table.loc["AT", ("", "n")] == 2
+    assert table.loc["AT", ("vs student alone", "Δ")] == pytest.approx(0.45)  # seeds 0, 1 only
+    assert table.loc["AT", ("vs KD", "Δ")] == pytest.approx(-4.05)
+    _, low, high = paired_interval([50.5, 52.4], [55.0, 56.0])
+    assert table.loc["AT", ("vs KD", "95 % interval")] == f"[{low:+.2f}, {high:+.2f}]"
+    assert table.loc["KD", ("vs student alone", "verdict")] == "clearly above"
+    assert table.loc["KD", ("vs KD", "verdict")] == ""  # a baseline against itself
+    with pytest.raises(ValueError, match="no rows of the baseline 'student alone'; methods: AT"):
+        plots.benchmark_table({"AT": results["AT"]})
+
+
+def test_plot_differences_draws_every_method_but_the_baseline_with_its_shared_seeds():
+    results = {"KD": {0: 55.0, 1: 56.0, 2: 58.0}, "AT": {0: 50.5, 1: 52.4},
+               "CRD": {0: 56.0, 1: 57.0, 2: 59.5}}
+    fig = plots.plot_differences(results, "KD")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["CRD (n=3)", "AT (n=2)"]  # top to bottom: AT first
+    lines = [l for l in fig.axes[0].lines if len(l.get_xdata()) == 2 and l.get_ydata()[0] == l.get_ydata()[1]]
+    _, low, high = paired_interval([50.5, 52.4], [55.0, 56.0])
+    assert any(list(l.get_xdata()) == [low, high] for l in lines)
