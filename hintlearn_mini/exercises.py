@@ -19,7 +19,9 @@ from .models import CifarResNet, count_parameters
 
 __all__ = ["CheckResult", "check_resnet_parameters", "check_soft_targets", "check_soft_cross_entropy", "check_regressor",
            "check_attention_map", "check_abs_attention_map", "check_fsp_matrix", "check_weighted_fsp_loss",
-           "check_queue_info_nce", "check_info_nce", "check_hcl_level",
+           "check_queue_info_nce", "check_info_nce", "check_hcl_level", "check_kd_gradient",
+           "check_hint_regressor", "check_hcl_levels", "check_paper_at_loss", "check_fsp_correlation",
+           "check_masked_info_nce", "check_kendall_tau",
            "ordering_agreement", "check_ordering_agreement", "matching_layers", "check_matching_layers",
            "soft_cross_entropy"]
 
@@ -68,6 +70,18 @@ def _scalar_answer(fn, args, hint: str = ""):
     if not isinstance(answer, torch.Tensor) or answer.numel() != 1:
         return None, CheckResult(False, f"return a scalar tensor{hint}")
     return answer.reshape(()), None
+
+
+def _float_answer(fn, args, what: str):
+    """Run the learner's function and read its answer as a float;
+    returns ``(answer, None)`` or ``(None, failed CheckResult)``."""
+    answer, failure = _call(fn, *args)
+    if failure is not None:
+        return None, failure
+    try:
+        return float(answer), None
+    except (TypeError, ValueError):
+        return None, CheckResult(False, f"return {what}; got {answer!r}")
 
 
 def _call(fn, *args):
@@ -202,6 +216,116 @@ def check_soft_cross_entropy(fn) -> CheckResult:
                                       "and the reductions"))
 
 
+def _kd_gradient(student_logits, teacher_logits, T: float) -> torch.Tensor:
+    """The reference of exercise 2.3 (not printed in the chapter): the gradient of
+    T² · (1/B) Σ_b −Σ_c p_c(T) log q_c(T) with respect to the student logits z,
+    T · (softmax(z/T) − softmax(v/T)) / B (Hinton et al. 2015, §2.1, eq. 2, times T²)."""
+    q = F.softmax(student_logits / T, dim=1)
+    p = F.softmax(teacher_logits / T, dim=1)
+    return T * (q - p) / len(student_logits)
+
+
+def _autograd_kd_gradient(student_logits, teacher_logits, T: float) -> torch.Tensor:
+    z = student_logits.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        soft_cross_entropy(z, teacher_logits, T).backward()
+    return z.grad
+
+
+def _gradient_answer(fn, args, shape) -> tuple:
+    """Run ``fn`` under ``torch.no_grad()`` (an analytic gradient needs no autograd):
+    ``(answer, None)`` or ``(None, failed CheckResult)``."""
+    with torch.no_grad():
+        answer, failure = _tensor_answer(fn, args, shape, " (one gradient per logit)")
+    if failure is not None and "grad" in failure.message:
+        failure = CheckResult(False, "write the gradient from its formula: the check runs your function "
+                                     f"under torch.no_grad(), where autograd is off ({failure.message})")
+    return answer, failure
+
+
+def _factor(answer: torch.Tensor, expected: torch.Tensor) -> float | None:
+    """The constant c with answer = c · expected, or None if there is none."""
+    c = float((answer * expected).sum() / expected.pow(2).sum())
+    return c if torch.allclose(answer, c * expected, rtol=1e-4, atol=1e-7) else None
+
+
+def _kd_gradient_mistake(answer, z, v, T) -> str:
+    b, c = z.shape
+    if torch.allclose(answer, _kd_gradient(z * T, v * T, T), rtol=1e-4, atol=1e-7):
+        return "the logits were not divided by T inside the softmax"
+    ratio = _factor(answer, _kd_gradient(z, v, T))
+    known = {-1.0: "the sign is flipped: it is q − p, the student's softened distribution minus the teacher's",
+             1 / T: "off by a factor 1/T: T² from the loss times 1/T from the chain rule through z/T leaves T",
+             float(T): "off by a factor T: you kept T² and forgot the 1/T of the chain rule through z/T",
+             1 / T**2: "off by a factor 1/T²: that is the gradient of the KL alone, without the loss's T²",
+             float(b): f"off by a factor B = {b}: the loss averages over the batch, so divide by B",
+             1 / c: f"off by a factor 1/C = 1/{c}: sum over the classes is in the loss, not a mean"}
+    for factor, hint in known.items():
+        if ratio is not None and abs(ratio - factor) < 1e-3 * max(1.0, abs(factor)):
+            return hint
+    return "compare it with T·(softmax(z/T) − softmax(v/T))/B"
+
+
+def _check_logit_matching(fn, z, v) -> CheckResult | None:
+    """None when ``fn(z, v)`` is (z − v)/(N·B), the gradient of (1/B) Σ_b ½·mean_c (z − v)²."""
+    b, n = z.shape
+    expected = (z - v) / (n * b)
+    answer, failure = _gradient_answer(fn, (z, v), expected.shape)
+    if failure is not None:
+        return failure
+    if torch.allclose(answer, expected, rtol=1e-4, atol=1e-8):
+        return None
+    ratio = _factor(answer, expected)
+    known = {-1.0: "the sign is flipped: it is z − v, student minus teacher",
+             float(n): f"off by a factor N = {n}: the ½·mean over the N classes divides by N",
+             float(b): f"off by a factor B = {b}: average over the batch",
+             float(n * b): "off by N·B: divide by the number of classes and by the batch size",
+             2.0: "off by a factor 2: the ½ of ½(z − v)² cancels the 2 of the square"}
+    hint = next((h for f, h in known.items() if ratio is not None and abs(ratio - f) < 1e-3 * f), None)
+    return CheckResult(False, "logit matching: " + (hint or "expected (z − v) / (N·B)"))
+
+
+def _high_temperature_table(kd, matching, z, v) -> str:
+    """‖g_KD(T) − g_LM‖ / ‖g_LM‖ at rising T, for zero-mean logits and for shifted teacher rows."""
+    z, v = z - z.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+    shifted = v + torch.arange(len(v), dtype=v.dtype).view(-1, 1)  # row b shifted by b
+    rows = []
+    with torch.no_grad():
+        for T in (1.0, 5.0, 20.0, 100.0):
+            gaps = [((kd(z, t, T) - matching(z, t)).norm() / matching(z, t).norm()).item()
+                    for t in (v, shifted)]
+            rows.append(f"T = {T:>5g}: {gaps[0]:6.1%} (zero-mean logits), {gaps[1]:6.1%} (teacher rows shifted)")
+    return "\n  ".join(rows)
+
+
+def check_kd_gradient(fn, logit_matching=None) -> CheckResult:
+    """Exercise 2.3: ``fn(student_logits, teacher_logits, T)`` -> the (B, C) gradient of
+    the T²-scaled soft cross-entropy with respect to the student logits, written from
+    its formula T·(softmax(z/T) − softmax(v/T))/B (Hinton et al. 2015, §2.1), checked
+    against autograd at T = 4, 1 and 20.
+
+    With ``logit_matching(student_logits, teacher_logits)`` -> (z − v)/(N·B), the gradient
+    of logit matching (1/B) Σ_b ½·mean_c (z − v)², the check also shows how close the two
+    come as T grows: for zero-mean logits KD's gradient tends to logit matching's, for
+    logits whose means differ it does not (a softmax ignores a shift of its row)."""
+    z, v = _logits(4)
+    for T in (4.0, 1.0, 20.0):
+        answer, failure = _gradient_answer(fn, (z, v, T), z.shape)
+        if failure is not None:
+            return _report(failure)
+        if not torch.allclose(answer, _autograd_kd_gradient(z, v, T), rtol=1e-4, atol=1e-7):
+            return _report(CheckResult(False, f"at T={T:g} your gradient differs from autograd's: "
+                                              f"{_kd_gradient_mistake(answer, z, v, T)}"))
+    if logit_matching is None:
+        return _report(CheckResult(True, "equal to autograd's gradient at T = 4, 1 and 20."))
+    failure = _check_logit_matching(logit_matching, z, v)
+    if failure is not None:
+        return _report(failure)
+    table = _high_temperature_table(fn, logit_matching, z, v)
+    return _report(CheckResult(True, "both gradients are right. Distance of KD's gradient from logit "
+                                     f"matching's, relative:\n  {table}"))
+
+
 # ----------------------------------------------------------------- chapter 3
 def check_regressor(fn) -> CheckResult:
     """Exercise 3.1: ``fn(student_shape, teacher_shape)`` -> an ``nn.Module`` mapping
@@ -230,6 +354,113 @@ def check_regressor(fn) -> CheckResult:
         if not any(p.requires_grad for p in module.parameters()):
             return _report(CheckResult(False, "the regressor has no trainable parameters"))
     return _report(CheckResult(True, "maps equal, larger, smaller and odd-sized guided layers to the hint's shape."))
+
+
+_CONVS = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+
+
+def _regressor_layers(module) -> list:
+    """The convolutions, BatchNorms and ReLUs of a module, in the order they were added."""
+    kinds = (*_CONVS, torch.nn.BatchNorm2d, torch.nn.ReLU)
+    return [m for m in module.modules() if isinstance(m, kinds)]
+
+
+def _conv_text(conv) -> str:
+    return (f"{type(conv).__name__} kernel {tuple(conv.kernel_size)}, stride {tuple(conv.stride)}, "
+            f"padding {tuple(conv.padding)}")
+
+
+def _out_size(conv, h: int) -> int:
+    """The output height of a convolution on a map h high: ⌊(h + 2p − k)/s⌋ + 1, or
+    (h − 1)·s − 2p + k for a transposed one."""
+    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    if isinstance(conv, torch.nn.ConvTranspose2d):
+        return (h - 1) * s - 2 * p + k
+    return (h + 2 * p - k) // s + 1
+
+
+def _regressor_mistake(layers, reference, shapes: str, height: int) -> str | None:
+    """What differs between the learner's layers and ConvReg's, or None."""
+    names = [type(m).__name__ for m in layers]
+    if not layers or not isinstance(layers[0], _CONVS):
+        return f"{shapes}: start with a Conv2d or ConvTranspose2d; your layers are {names}"
+    conv, ref = layers[0], reference[0]
+    if type(conv) is not type(ref) or (conv.kernel_size, conv.stride, conv.padding) != (
+            ref.kernel_size, ref.stride, ref.padding):
+        return (f"{shapes}: ConvReg uses a {_conv_text(ref)}; yours is a {_conv_text(conv)}, "
+                f"whose output is {_out_size(conv, height)} high where the hint is {_out_size(ref, height)}")
+    if (conv.in_channels, conv.out_channels) != (ref.in_channels, ref.out_channels):
+        return (f"{shapes}: the convolution maps {conv.in_channels} to {conv.out_channels} channels; "
+                f"it must map C_s = {ref.in_channels} to C_t = {ref.out_channels}")
+    if conv.bias is None:
+        return f"{shapes}: ConvReg's convolution keeps its bias (the default bias=True)"
+    if names[1:] != ["BatchNorm2d", "ReLU"]:
+        return (f"{shapes}: after the convolution come BatchNorm2d(C_t) and ReLU (ConvReg's use_relu=True, "
+                f"as the hint is taken after a ReLU); your layers are {names}")
+    return None
+
+
+def _same_output(module, reference, student_shape) -> bool:
+    """Whether the learner's regressor, given ConvReg's weights, computes ConvReg's output."""
+    for mine, ref in zip(_regressor_layers(module), _regressor_layers(reference)):
+        mine.load_state_dict(ref.state_dict())
+    x = torch.randn(2, *student_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return torch.allclose(module.train()(x), reference.train()(x), atol=1e-5)
+
+
+def _refuses(fn, student_shape, teacher_shape) -> CheckResult | None:
+    """None when ``fn`` raises a ValueError for shapes no ConvReg maps."""
+    shapes = f"{student_shape} -> {teacher_shape}"
+    try:
+        fn(student_shape, teacher_shape)
+    except ValueError:
+        return None
+    except Exception as error:
+        return CheckResult(False, f"{shapes}: raise a ValueError naming both shapes; you raised "
+                                  f"{type(error).__name__}: {error}")
+    return CheckResult(False, f"{shapes}: no ConvReg maps a guided layer smaller than the hint (other than "
+                              "half its size); raise a ValueError that names both shapes")
+
+
+def check_hint_regressor(fn) -> CheckResult:
+    """Exercise 3.1: ``fn(student_shape, teacher_shape)`` -> FitNets' regressor as
+    RepDistiller's ConvReg (Tian et al. 2020; Romero et al. 2015 use a convolution whose
+    kernel lands on the hint's size), from (C_s, H_s, W_s) to (C_t, H_t, W_t):
+
+    * H_s = 2·H_t: Conv2d 3×3, stride 2, padding 1   (out = ⌊(H_s + 2 − 3)/2⌋ + 1 = H_t);
+    * 2·H_s = H_t: ConvTranspose2d 4×4, stride 2, padding 1   (out = 2(H_s − 1) − 2 + 4);
+    * H_s ≥ H_t and W_s ≥ W_t: Conv2d of kernel (1 + H_s − H_t) × (1 + W_s − W_t);
+    * otherwise a ValueError;
+
+    each convolution with its bias, then BatchNorm2d(C_t) and ReLU."""
+    from torch import nn
+
+    from .methods.fitnets import ConvRegressor
+
+    cases = [((16, 16, 16), (32, 16, 16)), ((16, 32, 32), (32, 16, 16)), ((16, 8, 8), (32, 16, 16)),
+             ((8, 10, 12), (64, 8, 8))]
+    for student_shape, teacher_shape in cases:
+        shapes = f"{student_shape} -> {teacher_shape}"
+        module, failure = _call(fn, student_shape, teacher_shape)
+        if failure is not None:
+            return _report(failure)
+        if isinstance(module, ConvRegressor):
+            return _report(CheckResult(False, "that is the package's ConvRegressor: build yours from nn layers"))
+        if not isinstance(module, nn.Module):
+            return _report(CheckResult(False, f"return an nn.Module; got {type(module).__name__}"))
+        reference = ConvRegressor(student_shape, teacher_shape)
+        mistake = _regressor_mistake(_regressor_layers(module), _regressor_layers(reference), shapes,
+                                     student_shape[1])
+        if mistake is None and not _same_output(module, reference, student_shape):
+            mistake = f"{shapes}: with ConvReg's weights your module computes another output: conv, BN, ReLU in turn"
+        if mistake is not None:
+            return _report(CheckResult(False, mistake))
+    failure = _refuses(fn, (16, 4, 4), (32, 7, 7))
+    if failure is not None:
+        return _report(failure)
+    return _report(CheckResult(True, "ConvReg for equal, double, half and larger odd-sized guided layers, "
+                                     "and a ValueError where none exists."))
 
 
 # ----------------------------------------------------------------- chapter 4
@@ -303,6 +534,52 @@ def check_abs_attention_map(fn) -> CheckResult:
     return _report(CheckResult(True, "correct for p = 1, 3 and 0.5 on signed features."))
 
 
+def _paper_at_loss(student_feats, teacher_feats, beta, squared=False) -> torch.Tensor:
+    """The reference of the proposed exercise 4.1: the paper's AT term (Zagoruyko &
+    Komodakis 2017, eq. 2), (β/2) · Σ_j mean_b ‖Q_S/‖Q_S‖₂ − Q_T/‖Q_T‖₂‖₂ with
+    Q = vec(Σ_c |A_c|²) of each tap j; ``squared`` squares the norm (a mistake)."""
+    total = 0.0
+    for fs, ft in zip(student_feats, teacher_feats):
+        qs, qt = (F.normalize(f.pow(2).sum(1).flatten(1), dim=1) for f in (fs, ft))
+        gap = (qs - qt).norm(dim=1)
+        total = total + (gap.pow(2) if squared else gap).mean()
+    return beta / 2 * total
+
+
+def check_paper_at_loss(fn) -> CheckResult:
+    """Proposed exercise 4.1: ``fn(student_feats, teacher_feats, beta)`` -> the paper's
+    attention-transfer term over several taps, lists of (B, C, H, W) maps (channels may
+    differ, sizes agree per tap): (β/2) Σ_j mean_b ‖q̂_S − q̂_T‖₂, a norm, not squared,
+    where the official code uses β · mean((q̂_S − q̂_T)²)."""
+    g = torch.Generator().manual_seed(8)
+    shapes = [((4, 6, 8, 8), (4, 12, 8, 8)), ((4, 8, 4, 4), (4, 16, 4, 4))]
+    student, teacher = zip(*[(torch.randn(*s, generator=g), torch.randn(*t, generator=g)) for s, t in shapes])
+    beta = 1000.0
+    expected = _paper_at_loss(student, teacher, beta)
+    answer, failure = _scalar_answer(fn, (student, teacher, beta), " (one number for all taps)")
+    if failure is not None:
+        return _report(failure)
+    if torch.allclose(answer, expected, rtol=1e-4):
+        return _report(CheckResult(True, f"correct: {answer.item():.4f}."))
+    close = lambda other: torch.allclose(answer, other, rtol=1e-4)
+    code_form = beta * sum((F.normalize(s.pow(2).mean(1).flatten(1), dim=1)
+                            - F.normalize(t.pow(2).mean(1).flatten(1), dim=1)).pow(2).mean()
+                           for s, t in zip(student, teacher))
+    if close(code_form):
+        return _report(CheckResult(False, "that is the official code's β · mean of squared differences; "
+                                          "the paper takes the norm of each image's difference, times β/2"))
+    if close(_paper_at_loss(student, teacher, beta, squared=True)):
+        return _report(CheckResult(False, "the paper's norm is not squared: ‖q̂_S − q̂_T‖₂"))
+    ratio = (answer / expected).item()
+    known = {2.0: "the ½ of β/2 is missing", 2 / beta: "β/2 is missing", 1 / beta: "β is missing and so is ½",
+             4.0: "you sum over the batch of 4 images; average over it"}
+    for factor, hint in known.items():
+        if abs(ratio - factor) < 1e-3 * factor:
+            return _report(CheckResult(False, f"off by a factor {ratio:.4g}: {hint}"))
+    return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}: normalise "
+                                      "each image's map, then take the L2 norm of the difference"))
+
+
 # ----------------------------------------------------------------- chapter 5
 def _weighted_fsp(student_pairs, teacher_pairs, weights) -> torch.Tensor:
     """The reference of exercise 5.3: Σ_i λ_i · mean (G_i^S − G_i^T)²."""
@@ -361,6 +638,46 @@ def check_fsp_matrix(fn) -> CheckResult:
         return _report(CheckResult(True, "correct: G[b, i, j] = mean over positions of f1[b, i] · f2[b, j]."))
     return _report(CheckResult(False, f"your matrices differ from the reference by up to "
                                       f"{(answer - expected).abs().max():.3g}"))
+
+
+def _fsp_correlation(f1, f2) -> torch.Tensor:
+    """The reference of the proposed exercise 5.1: FSP matrices of cosine similarities,
+    G[b, i, j] = ⟨f1[b, i], f2[b, j]⟩ / (‖f1[b, i]‖ · ‖f2[b, j]‖) over the H·W positions."""
+    a, b = F.normalize(f1.flatten(2), dim=2), F.normalize(f2.flatten(2), dim=2)
+    return a @ b.transpose(1, 2)
+
+
+def check_fsp_correlation(fn) -> CheckResult:
+    """Proposed exercise 5.1: ``fn(f1, f2)`` -> (B, C1, C2) FSP matrices normalised to
+    cosine similarities (each entry in [−1, 1]), for two maps of the same H × W. Yim et
+    al. 2017's matrix (eq. 1) is the mean of the products; dividing by the channel norms
+    makes each entry independent of the scale of either map."""
+    from .losses import fsp_matrix
+
+    g = torch.Generator().manual_seed(9)
+    f1 = torch.randn(2, 3, 4, 5, generator=g) * torch.tensor([1.0, 5.0, 0.2]).view(1, 3, 1, 1)
+    f2 = torch.randn(2, 4, 4, 5, generator=g)
+    expected = _fsp_correlation(f1, f2)
+    answer, failure = _call(fn, f1, f2)
+    if failure is not None:
+        return _report(failure)
+    if not isinstance(answer, torch.Tensor):
+        return _report(CheckResult(False, f"return a tensor; got {type(answer).__name__}"))
+    if answer.shape == (2, 4, 3):
+        return _report(CheckResult(False, "you return the transpose, (B, C2, C1): G[b, i, j] pairs channel "
+                                          "i of f1 with channel j of f2"))
+    if answer.shape != expected.shape:
+        return _report(CheckResult(False, f"shape {tuple(answer.shape)}; expected {tuple(expected.shape)}"))
+    if torch.allclose(answer, expected, atol=1e-5):
+        return _report(CheckResult(True, "correct: one cosine similarity per pair of channels."))
+    if torch.allclose(answer, fsp_matrix(f1, f2), atol=1e-5):
+        return _report(CheckResult(False, "that is the plain FSP matrix: divide each entry by the norms of "
+                                          "the two channels over the H·W positions"))
+    if torch.allclose(answer, expected / 20, atol=1e-5):
+        return _report(CheckResult(False, "you also divide by H·W: the cosine needs only the two norms"))
+    return _report(CheckResult(False, f"your matrices differ from the cosine similarities by up to "
+                                      f"{(answer - expected).abs().max():.3g}: normalise each channel of "
+                                      "each image on its own (over H·W, not over the batch)"))
 
 
 # ----------------------------------------------------------------- chapter 6
@@ -426,6 +743,48 @@ def check_queue_info_nce(fn) -> CheckResult:
                                       "is column 0 of the (B, 1 + Q) logits"))
 
 
+def _masked_info_nce(student_embed, teacher_embed, labels, tau, fill=float("-inf"), own=False):
+    """The reference of the proposed exercise 6.1: in-batch InfoNCE, student → teacher,
+    where the other images of the same class are no negatives (their logits masked out);
+    ``fill`` and ``own`` give the typical mistakes (masking with 0, masking the positive)."""
+    logits = student_embed @ teacher_embed.t() / tau
+    same = labels[:, None] == labels[None, :]
+    if not own:
+        same = same & ~torch.eye(len(labels), dtype=torch.bool)
+    return F.cross_entropy(logits.masked_fill(same, fill), torch.arange(len(logits)))
+
+
+def check_masked_info_nce(fn) -> CheckResult:
+    """Proposed exercise 6.1: ``fn(student_embed, teacher_embed, labels, tau)`` -> the
+    student → teacher in-batch InfoNCE (Tian et al. 2020's in-batch form) in which another
+    image of the same class is not a negative: its logit is removed from the softmax.
+    Shapes (B, d), (B, d) unit rows, (B,) labels."""
+    g = torch.Generator().manual_seed(10)
+    s = F.normalize(torch.randn(8, 6, generator=g), dim=1)
+    t = F.normalize(s + 0.5 * torch.randn(8, 6, generator=g), dim=1)
+    labels, tau = torch.tensor([0, 1, 0, 2, 1, 3, 0, 2]), 0.2
+    expected = _masked_info_nce(s, t, labels, tau)
+    answer, failure = _scalar_answer(fn, (s, t, labels, tau), " (the mean over the batch)")
+    if failure is not None:
+        return _report(failure)
+    close = lambda other: torch.allclose(answer, other, rtol=1e-4)
+    if close(expected):
+        return _report(CheckResult(True, f"correct: {answer.item():.4f}."))
+    mistakes = [(_masked_info_nce(s, t, torch.arange(8), tau),
+                 "nothing is masked: the other images of the same class still act as negatives"),
+                (_masked_info_nce(s, t, labels, tau, fill=0.0),
+                 "a masked logit set to 0 still counts in the softmax (exp 0 = 1): set it to −inf"),
+                (_masked_info_nce(s, t, labels, 1.0), "the similarities are not divided by tau")]
+    for other, hint in mistakes:
+        if close(other):
+            return _report(CheckResult(False, hint))
+    if not torch.isfinite(answer):
+        return _report(CheckResult(False, "the loss is not finite: you masked the positive (the diagonal) too; "
+                                          "mask only the *other* images of the same class"))
+    return _report(CheckResult(False, f"expected {expected.item():.4f}, got {answer.item():.4f}: one direction, "
+                                      "student rows against teacher columns, the positives on the diagonal"))
+
+
 # ----------------------------------------------------------------- chapter 7
 def check_hcl_level(fn) -> CheckResult:
     """Exercise 7.1: ``fn(fs, ft)`` -> ReviewKD's HCL for one level (see ``losses.hcl_loss``)."""
@@ -449,6 +808,61 @@ def check_hcl_level(fn) -> CheckResult:
     return _report(CheckResult(True, "correct at 8×8, 4×4 and 1×1."))
 
 
+def _hcl_levels(fs, ft, levels, halve_used_only=True, skip_large=True, normalise=True) -> torch.Tensor:
+    """The reference of exercise 7.1 (not printed in the chapter): ReviewKD's HCL of one
+    level pair over the pyramid ``levels`` (Chen et al. 2021, official ``hcl``):
+    ℓ = [MSE(fs, ft) + Σ_{l in levels, l < h} w_l · MSE(pool_l fs, pool_l ft)] / (1 + Σ w_l),
+    w halving at each level *used* (½, ¼, ...). The flags give the typical mistakes."""
+    loss, weight, weights = F.mse_loss(fs, ft), 1.0, 1.0
+    for size in levels:
+        if size >= fs.shape[2] and skip_large:
+            if not halve_used_only:
+                weight /= 2.0
+            continue
+        weight /= 2.0
+        loss = loss + weight * F.mse_loss(F.adaptive_avg_pool2d(fs, size), F.adaptive_avg_pool2d(ft, size))
+        weights += weight
+    return loss / weights if normalise else loss
+
+
+def _hcl_levels_mistake(answer, fs, ft, levels) -> str:
+    h = fs.shape[2]
+    close = lambda other: torch.allclose(answer, other, rtol=1e-4)
+    if levels != (4, 2, 1) and close(_hcl_levels(fs, ft, (4, 2, 1))):
+        return "you pool to 4, 2 and 1 whatever `levels` says: use the levels given"
+    if close(_hcl_levels(fs, ft, levels, halve_used_only=False)):
+        return ("the weight halves at each level *used*: a level skipped because it is not smaller "
+                "than the map does not halve it")
+    if close(_hcl_levels(fs, ft, levels, skip_large=False)):
+        return f"a level l ≥ h = {h} is skipped: pool only to sizes smaller than the map"
+    if close(_hcl_levels(fs, ft, levels, normalise=False)):
+        return "divide the weighted sum by 1 plus the weights used"
+    used = 1 + sum(size < h for size in levels)
+    if close(_hcl_levels(fs, ft, levels, normalise=False) / used):
+        return f"you divide by the number of terms ({used}); divide by the sum of their weights"
+    return "start from the full map's MSE (weight 1), add each pooled MSE with its weight, then normalise"
+
+
+def check_hcl_levels(fn) -> CheckResult:
+    """Exercise 7.1: ``fn(fs, ft, levels)`` -> HCL of one pair of (B, C, h, h) maps over
+    the pyramid ``levels`` (largest first, e.g. (8, 4, 2, 1)), with the official rule of
+    weights: 1 for the full map, then ½, ¼, ... for each level *smaller than h*, in order,
+    the sum divided by the sum of the weights used (Chen et al. 2021; ``losses.hcl_loss``
+    is levels (4, 2, 1))."""
+    g = torch.Generator().manual_seed(7)
+    cases = [(16, (8, 4, 2, 1)), (8, (8, 4, 2, 1)), (4, (2,)), (8, (6, 3)), (2, (4, 2, 1)), (1, (4, 2, 1))]
+    for h, levels in cases:
+        fs, ft = torch.randn(2, 3, h, h, generator=g), torch.randn(2, 3, h, h, generator=g)
+        answer, failure = _scalar_answer(fn, (fs, ft, levels))
+        if failure is not None:
+            return _report(failure)
+        expected = _hcl_levels(fs, ft, levels)
+        if not torch.allclose(answer, expected, rtol=1e-4):
+            return _report(CheckResult(False, f"{h}×{h} maps, levels {levels}: expected {expected.item():.4f}, got "
+                                              f"{answer.item():.4f}: {_hcl_levels_mistake(answer, fs, ft, levels)}"))
+    return _report(CheckResult(True, "correct for finer and coarser pyramids, skipped levels and 1×1 maps."))
+
+
 # ----------------------------------------------------------------- chapter 8
 def ordering_agreement(ours: dict[str, float], theirs: dict[str, float]) -> float:
     """Fraction of method pairs ordered the same way by two {method: accuracy} dicts
@@ -468,19 +882,51 @@ def check_ordering_agreement(fn) -> CheckResult:
              ({"a": 1.0, "b": 1.0, "c": 2.0}, {"a": 1.0, "b": 2.0, "c": 3.0})]
     for ours, theirs in cases:
         expected = ordering_agreement(ours, theirs)
-        answer, failure = _call(fn, ours, theirs)
+        answer, failure = _float_answer(fn, (ours, theirs), "a number between 0 and 1")
         if failure is not None:
             return _report(failure)
-        try:
-            answer = float(answer)
-        except (TypeError, ValueError):
-            return _report(CheckResult(False, f"return a number between 0 and 1; got {answer!r}"))
         if abs(answer - expected) > 1e-9:
             hint = ("count each unordered pair once" if abs(answer - 2 * expected) < 1e-9 or
                     abs(answer * 2 - expected) < 1e-9 else "a tie in either ranking counts as disagreeing")
             return _report(CheckResult(False, f"for {ours} and {theirs} expected {expected:.3f}, got "
                                               f"{answer:.3f}: {hint}"))
     return _report(CheckResult(True, "correct, ties included."))
+
+
+def _kendall_tau(ours: dict, theirs: dict, ties_disagree=False) -> float:
+    """The reference of the proposed exercise 8.1: Kendall's τ_a over the shared methods,
+    (concordant − discordant) / pairs; a pair tied in either ranking counts as neither."""
+    from itertools import combinations
+
+    pairs = list(combinations(sorted(set(ours) & set(theirs)), 2))
+    signs = [(ours[a] - ours[b]) * (theirs[a] - theirs[b]) for a, b in pairs]
+    concordant = sum(x > 0 for x in signs)
+    discordant = sum(x < 0 or (ties_disagree and x == 0) for x in signs)
+    return (concordant - discordant) / len(pairs)
+
+
+def check_kendall_tau(fn) -> CheckResult:
+    """Proposed exercise 8.1: ``fn(ours, theirs)`` -> Kendall's τ_a between two
+    {method: accuracy} rankings: (concordant − discordant) / number of pairs, from −1
+    (reversed) to 1 (the same order); a tie in either ranking counts as neither."""
+    cases = [({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.0, "b": 3.0, "c": 2.0}),
+             ({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}),
+             ({"a": 1.0, "b": 1.0, "c": 2.0, "d": 0.5}, {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0})]
+    for ours, theirs in cases:
+        expected = _kendall_tau(ours, theirs)
+        answer, failure = _float_answer(fn, (ours, theirs), "a number between −1 and 1")
+        if failure is not None:
+            return _report(failure)
+        if abs(answer - expected) < 1e-9:
+            continue
+        hint = "(concordant − discordant) / number of pairs"
+        if abs(answer - ordering_agreement(ours, theirs)) < 1e-9:
+            hint = "that is the fraction of pairs that agree; τ subtracts the pairs that disagree"
+        elif abs(answer - _kendall_tau(ours, theirs, ties_disagree=True)) < 1e-9:
+            hint = "a tied pair is neither concordant nor discordant"
+        return _report(CheckResult(False, f"for {ours} and {theirs} expected {expected:+.3f}, got {answer:+.3f}: "
+                                          f"{hint}"))
+    return _report(CheckResult(True, "correct, reversed rankings and ties included."))
 
 
 # ----------------------------------------------------------------- chapter 9

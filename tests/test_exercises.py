@@ -187,3 +187,168 @@ def test_queue_info_nce_check_names_the_mistake():
     assert not no_tau and "temperature" in no_tau.message
     batch = check_queue_info_nce(lambda s, t, q, tau: queue_nce(s, t, q, tau, batch_negatives=True))
     assert not batch and "queue only" in batch.message
+
+
+def _kd_gradient(z, v, T):
+    return T * (F.softmax(z / T, 1) - F.softmax(v / T, 1)) / len(z)
+
+
+def _logit_matching(z, v):
+    return (z - v) / (z.shape[1] * len(z))
+
+
+def test_kd_gradient_check_names_the_mistake():
+    from hintlearn_mini.exercises import check_kd_gradient
+
+    assert check_kd_gradient(_kd_gradient)
+    wrong = {"factor T:": lambda z, v, T: _kd_gradient(z, v, T) * T,
+             "factor 1/T:": lambda z, v, T: _kd_gradient(z, v, T) / T,
+             "factor 1/T²": lambda z, v, T: _kd_gradient(z, v, T) / T**2,
+             "sign is flipped": lambda z, v, T: -_kd_gradient(z, v, T),
+             "factor B = 6": lambda z, v, T: _kd_gradient(z, v, T) * len(z),
+             "not divided by T inside": lambda z, v, T: _kd_gradient(z * T, v * T, T)}
+    for message, answer in wrong.items():
+        result = check_kd_gradient(answer)
+        assert not result and message in result.message, (message, result.message)
+
+
+def test_kd_gradient_check_refuses_autograd_and_compares_with_logit_matching():
+    from hintlearn_mini.exercises import check_kd_gradient
+
+    def by_autograd(z, v, T):
+        z = z.clone().requires_grad_(True)
+        loss = -(F.softmax(v / T, 1) * F.log_softmax(z / T, 1)).sum(1).mean() * T * T
+        return torch.autograd.grad(loss, z)[0]
+    refused = check_kd_gradient(by_autograd)
+    assert not refused and "torch.no_grad()" in refused.message
+    both = check_kd_gradient(_kd_gradient, _logit_matching)
+    assert both and "T =   100:" in both.message and "zero-mean" in both.message
+    no_n = check_kd_gradient(_kd_gradient, lambda z, v: (z - v) / len(z))
+    assert not no_n and "factor N = 10" in no_n.message
+    no_half = check_kd_gradient(_kd_gradient, lambda z, v: 2 * _logit_matching(z, v))
+    assert not no_half and "the ½" in no_half.message
+
+
+def test_kd_gradient_tends_to_logit_matching_for_zero_mean_logits_only():
+    from hintlearn_mini.exercises import _high_temperature_table
+
+    g = torch.Generator().manual_seed(0)
+    z, v = torch.randn(6, 10, generator=g) * 3, torch.randn(6, 10, generator=g) * 3
+    last = _high_temperature_table(_kd_gradient, _logit_matching, z, v).splitlines()[-1]
+    zero_mean, shifted = (float(x.split("%")[0].split()[-1]) for x in last.split(",", 1))
+    assert zero_mean < 5 < 50 < shifted, last
+
+
+def _conv_reg(s, t, kernel_up=4, bias=True, bn=True, relu=True, refuse=True):
+    from torch import nn
+
+    (cs, hs, ws), (ct, ht, wt) = s, t
+    if hs == 2 * ht:
+        conv = nn.Conv2d(cs, ct, 3, stride=2, padding=1, bias=bias)
+    elif 2 * hs == ht:
+        conv = nn.ConvTranspose2d(cs, ct, kernel_up, stride=2, padding=1, bias=bias)
+    elif hs >= ht and ws >= wt:
+        conv = nn.Conv2d(cs, ct, (1 + hs - ht, 1 + ws - wt), bias=bias)
+    elif refuse:
+        raise ValueError(f"no regressor maps {s} to {t}")
+    else:
+        conv = nn.Conv2d(cs, ct, 1)
+    return nn.Sequential(conv, *[nn.BatchNorm2d(ct)] * bn, *[nn.ReLU()] * relu)
+
+
+def test_hint_regressor_check_names_the_mistake():
+    from hintlearn_mini.exercises import check_hint_regressor
+    from hintlearn_mini.methods.fitnets import ConvRegressor
+
+    assert check_hint_regressor(_conv_reg)
+    wrong = {"yours is a ConvTranspose2d kernel (3, 3)": lambda s, t: _conv_reg(s, t, kernel_up=3),
+             "keeps its bias": lambda s, t: _conv_reg(s, t, bias=False),
+             "['Conv2d', 'ReLU']": lambda s, t: _conv_reg(s, t, bn=False),
+             "['Conv2d', 'BatchNorm2d']": lambda s, t: _conv_reg(s, t, relu=False),
+             "raise a ValueError": lambda s, t: _conv_reg(s, t, refuse=False),
+             "package's ConvRegressor": lambda s, t: ConvRegressor(s, t)}
+    for message, answer in wrong.items():
+        result = check_hint_regressor(answer)
+        assert not result and message in result.message, (message, result.message)
+    stride_one = check_hint_regressor(lambda s, t: _conv_reg(s, (t[0], *s[1:])))
+    assert not stride_one and "output is 32 high where the hint is 16" in stride_one.message
+
+    class ReluBeforeNorm(torch.nn.Module):  # the right layers, applied out of order
+        def __init__(self, s, t):
+            super().__init__()
+            self.conv, self.bn, self.relu = _conv_reg(s, t)
+
+        def forward(self, x):
+            return self.bn(self.relu(self.conv(x)))
+    out_of_order = check_hint_regressor(ReluBeforeNorm)
+    assert not out_of_order and "another output" in out_of_order.message
+
+
+def test_hcl_levels_check_names_the_mistake():
+    from hintlearn_mini.exercises import _hcl_levels, check_hcl_levels
+    from hintlearn_mini.losses import hcl_loss
+
+    def right(fs, ft, levels):
+        loss, w, norm = F.mse_loss(fs, ft), 1.0, 1.0
+        for size in levels:
+            if size < fs.shape[-1]:
+                w /= 2
+                pooled = (F.adaptive_avg_pool2d(f, size) for f in (fs, ft))
+                loss, norm = loss + w * F.mse_loss(*pooled), norm + w
+        return loss / norm
+    assert check_hcl_levels(right)
+    fs, ft = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(right(fs, ft, (4, 2, 1)), hcl_loss([fs], [ft]))
+    wrong = {"whatever `levels` says": lambda a, b, l: right(a, b, (4, 2, 1)),
+             "level *used*": lambda a, b, l: _hcl_levels(a, b, l, halve_used_only=False),
+             "is skipped": lambda a, b, l: _hcl_levels(a, b, l, skip_large=False),
+             "1 plus the weights": lambda a, b, l: _hcl_levels(a, b, l, normalise=False),
+             "number of terms": lambda a, b, l: _hcl_levels(a, b, l, normalise=False)
+             / (1 + sum(x < a.shape[-1] for x in l))}
+    for message, answer in wrong.items():
+        result = check_hcl_levels(answer)
+        assert not result and message in result.message, (message, result.message)
+
+
+def test_proposed_replacements_of_retyped_exercises_name_the_mistake():
+    from hintlearn_mini import exercises as ex
+    from hintlearn_mini.losses import fsp_matrix
+
+    def code_at(s, t, beta):
+        maps = lambda f: F.normalize(f.pow(2).mean(1).flatten(1), dim=1)
+        return beta * sum((maps(a) - maps(b)).pow(2).mean() for a, b in zip(s, t))
+    def paper_at(s, t, beta):
+        maps = lambda f: F.normalize(f.pow(2).sum(1).flatten(1), dim=1)
+        return beta / 2 * sum((maps(a) - maps(b)).norm(dim=1).mean() for a, b in zip(s, t))
+    def masked_nce(s, t, labels, tau):
+        others = (labels[:, None] == labels[None, :]) & ~torch.eye(len(s), dtype=torch.bool)
+        logits = (s @ t.t() / tau).masked_fill(others, float("-inf"))
+        return F.cross_entropy(logits, torch.arange(len(s)))
+
+    def tau_a(o, t):
+        pairs = [(a, b) for a in o for b in o if a < b]
+        signs = [(o[a] - o[b]) * (t[a] - t[b]) for a, b in pairs]
+        return (sum(x > 0 for x in signs) - sum(x < 0 for x in signs)) / len(pairs)
+    cases = [
+        (ex.check_paper_at_loss, paper_at, {
+            "not squared": lambda s, t, b: ex._paper_at_loss(s, t, b, squared=True),
+            "½ of β/2": lambda s, t, b: 2 * ex._paper_at_loss(s, t, b),
+            "official code's": code_at}),
+        (ex.check_fsp_correlation, lambda a, b: torch.einsum(
+            "bip,bjp->bij", F.normalize(a.flatten(2), dim=2), F.normalize(b.flatten(2), dim=2)), {
+            "plain FSP matrix": fsp_matrix,
+            "transpose": lambda a, b: ex._fsp_correlation(b, a)}),
+        (ex.check_masked_info_nce, masked_nce, {
+            "nothing is masked": lambda s, t, l, tau: F.cross_entropy(s @ t.t() / tau, torch.arange(len(s))),
+            "set it to −inf": lambda s, t, l, tau: ex._masked_info_nce(s, t, l, tau, fill=0.0),
+            "the positive (the diagonal)": lambda s, t, l, tau: ex._masked_info_nce(s, t, l, tau, own=True)}),
+        (ex.check_kendall_tau, tau_a, {
+            "fraction of pairs that agree": ex.ordering_agreement,
+            "neither concordant": lambda o, t: ex._kendall_tau(o, t, ties_disagree=True)}),
+    ]
+    for check, right, wrong in cases:
+        assert check(right), check.__name__
+        for message, answer in wrong.items():
+            result = check(answer)
+            assert not result and message in result.message, (check.__name__, message, result.message)
+    assert ex._kendall_tau({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == -1.0

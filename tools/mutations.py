@@ -36,6 +36,7 @@ G = "tests/test_guarantees.py::"
 T = "tests/test_teacher_outputs.py::"
 H = "tests/test_hardware.py::"
 B = "tests/test_bench.py::"
+X = "tests/test_exercises.py::"
 MUTATIONS = [
     Mutation("fit ignores its seed", "hintlearn_mini/train.py",
              "batches(train_set, batch_size, True, seed, epoch)", "batches(train_set, batch_size, True, 0, epoch)",
@@ -241,6 +242,40 @@ MUTATIONS = [
     Mutation("the ONNX export has a fixed batch", "hintlearn_mini/your_own_models.py",
              "dynamo=True, dynamic_shapes=({0: batch},),", "dynamo=True,",
              "tests/test_your_own_models.py::test_the_onnx_export_computes_the_shipped_teacher_and_any_batch"),
+    Mutation("the KD gradient check's autograd reference drops T", "hintlearn_mini/exercises.py",
+             "soft_cross_entropy(z, teacher_logits, T).backward()",
+             "soft_cross_entropy(z, teacher_logits, 1.0).backward()",
+             X + "test_kd_gradient_check_names_the_mistake"),
+    Mutation("the KD gradient check lets autograd answer", "hintlearn_mini/exercises.py",
+             "    with torch.no_grad():\n        answer, failure = _tensor_answer(fn, args, shape,",
+             "    if True:\n        answer, failure = _tensor_answer(fn, args, shape,",
+             X + "test_kd_gradient_check_refuses_autograd_and_compares_with_logit_matching"),
+    Mutation("the regressor check accepts a convolution without bias", "hintlearn_mini/exercises.py",
+             "    if conv.bias is None:", "    if False:",
+             X + "test_hint_regressor_check_names_the_mistake"),
+    Mutation("the regressor check never runs the learner's module", "hintlearn_mini/exercises.py",
+             "if mistake is None and not _same_output(module, reference, student_shape):",
+             "if False:", X + "test_hint_regressor_check_names_the_mistake"),
+    Mutation("the regressor check accepts any module for impossible shapes", "hintlearn_mini/exercises.py",
+             "    failure = _refuses(fn, (16, 4, 4), (32, 7, 7))", "    failure = None",
+             X + "test_hint_regressor_check_names_the_mistake"),
+    Mutation("the HCL-levels reference keeps a level as large as the map", "hintlearn_mini/exercises.py",
+             "if size >= fs.shape[2] and skip_large:", "if size > fs.shape[2] and skip_large:",
+             X + "test_hcl_levels_check_names_the_mistake"),
+    Mutation("the paper's AT reference drops the 1/2", "hintlearn_mini/exercises.py",
+             "    return beta / 2 * total", "    return beta * total",
+             X + "test_proposed_replacements_of_retyped_exercises_name_the_mistake"),
+    Mutation("the FSP-correlation reference forgets one norm", "hintlearn_mini/exercises.py",
+             "a, b = F.normalize(f1.flatten(2), dim=2), F.normalize(f2.flatten(2), dim=2)",
+             "a, b = F.normalize(f1.flatten(2), dim=2), f2.flatten(2)",
+             X + "test_proposed_replacements_of_retyped_exercises_name_the_mistake"),
+    Mutation("the masked InfoNCE reference masks the positive", "hintlearn_mini/exercises.py",
+             "        same = same & ~torch.eye(len(labels), dtype=torch.bool)", "        pass",
+             X + "test_proposed_replacements_of_retyped_exercises_name_the_mistake"),
+    Mutation("Kendall's tau counts ties as discordant", "hintlearn_mini/exercises.py",
+             "    discordant = sum(x < 0 or (ties_disagree and x == 0) for x in signs)",
+             "    discordant = sum(x <= 0 for x in signs)",
+             X + "test_proposed_replacements_of_retyped_exercises_name_the_mistake"),
 ]
 
 
