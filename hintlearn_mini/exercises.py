@@ -272,7 +272,7 @@ def _check_logit_matching(fn, z, v) -> CheckResult | None:
     expected = (z - v) / (n * b)
     answer, failure = _gradient_answer(fn, (z, v), expected.shape)
     if failure is not None:
-        return failure
+        return CheckResult(False, "logit matching: " + failure.message)
     if torch.allclose(answer, expected, rtol=1e-4, atol=1e-8):
         return None
     ratio = _factor(answer, expected)
