@@ -43,6 +43,12 @@ ASSIGNMENTS = ROOT / "course" / "assignments"
 BIN = Path(sys.executable).parent
 METHOD_CHAPTERS = ("02_knowledge_distillation", "03_fitnets", "04_attention_transfer", "05_fsp", "06_crd",
                    "07_reviewkd")
+ASSIGNED_CHAPTERS = (*METHOD_CHAPTERS, "08_comparison")   # chapters 8 and 9 share one assignment
+# Each part of the book has one "run and explain" question graded by hand, in one of these masters.
+PARTS = {"the spine (chapters 1-2)": ("ch02_knowledge_distillation",),
+         "chapters 3-5": ("ch03_fitnets", "ch04_attention_transfer", "ch05_fsp"),
+         "chapters 6-7": ("ch06_crd", "ch07_reviewkd"),
+         "chapters 8-9": ("ch08_comparison",)}
 MASTERS = sorted(ASSIGNMENTS.glob("*/*.ipynb"))
 NAMES = [path.stem for path in MASTERS]
 TIMEOUT = 600   # seconds for one otter, nbval or jupyter-book command
@@ -65,6 +71,9 @@ class Question:
     hidden_tests: list[str] = field(default_factory=list)
     solution_lines: list[str] = field(default_factory=list)
     solution_cells: list[str] = field(default_factory=list)   # the source of each solution cell
+    manual: bool = False                                        # graded by hand, from a rubric
+    prompt: str = ""                                            # the question's markdown
+    answer_lines: list[str] = field(default_factory=list)      # a manual question's answer, in the master
 
 
 def source(cell: dict) -> str:
@@ -118,18 +127,32 @@ def read_master(path: Path) -> tuple[dict, list[Question]]:
         elif cell["cell_type"] == "code" and questions and block == "# BEGIN SOLUTION":
             questions[-1].solution_lines += solution_lines(text)
             questions[-1].solution_cells.append(text)
+        elif cell["cell_type"] == "markdown" and questions and block == "# BEGIN SOLUTION":
+            questions[-1].answer_lines += [line.strip() for line in text.splitlines() if len(line.strip()) >= 20]
+        elif cell["cell_type"] == "markdown" and questions and not questions[-1].prompt:
+            questions[-1].prompt = text
     return config, questions
 
 
 def total_points(path: Path) -> float:
+    """All the points of a master, those graded by hand included."""
     return sum(q.points for q in read_master(path)[1])
 
 
-def test_one_master_per_method_chapter():
-    expected = [f"ch{chapter}" for chapter in METHOD_CHAPTERS]
-    assert NAMES == expected, (f"course/assignments/ should hold one master per method chapter, "
-                               f"<name>/<name>.ipynb with names {expected}; found {NAMES}")
-    missing = [c for c in METHOD_CHAPTERS if not (ROOT / "book" / f"{c}.ipynb").is_file()]
+def autograded(path: Path) -> list[Question]:
+    return [q for q in read_master(path)[1] if not q.manual]
+
+
+def autograded_points(path: Path) -> float:
+    """The points otter run grades: results.json counts these only."""
+    return sum(q.points for q in autograded(path))
+
+
+def test_one_master_per_method_chapter_and_one_for_chapters_8_and_9():
+    expected = [f"ch{chapter}" for chapter in ASSIGNED_CHAPTERS]
+    assert NAMES == expected, (f"course/assignments/ should hold one master per method chapter and one for "
+                               f"chapters 8-9, <name>/<name>.ipynb with names {expected}; found {NAMES}")
+    missing = [c for c in ASSIGNED_CHAPTERS if not (ROOT / "book" / f"{c}.ipynb").is_file()]
     assert not missing, f"assignments for chapters that are not in book/: {missing}"
 
 
@@ -158,12 +181,88 @@ def test_master_is_stored_without_outputs(master: Path):
 
 @pytest.mark.parametrize("master", MASTERS, ids=NAMES)
 def test_every_question_has_public_and_hidden_tests(master: Path):
-    _, questions = read_master(master)
-    assert len(questions) >= 2, f"{master.name}: {len(questions)} question(s); an assignment asks 2 or 3"
+    questions = autograded(master)
+    assert len(questions) >= 2, f"{master.name}: {len(questions)} autograded question(s); an assignment asks 2 or 3"
     for q in questions:
         assert q.public_tests and q.hidden_tests and q.solution_lines, (
             f"{master.name}, {q.name}: needs a solution, a public test and a hidden test (first line '# HIDDEN'); "
             f"public {q.public_tests}, hidden {q.hidden_tests}, solution lines {len(q.solution_lines)}")
+
+
+def manual_questions(master: Path) -> list[Question]:
+    return [q for q in read_master(master)[1] if q.manual]
+
+
+def rubric_points(prompt: str) -> list[float]:
+    """The points of each row of the question's rubric, a table headed ``| rubric | points |``."""
+    lines = prompt.splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"\|\s*rubric\s*\|\s*points\s*\|", line)), None)
+    rows = [] if start is None else [line for line in lines[start + 2:] if line.startswith("|")]
+    return [float(row.rstrip(" |").rsplit("|", 1)[1]) for row in rows]
+
+
+def bench_commands(prompt: str) -> list[list[str]]:
+    """The ``python -m hintlearn_mini.bench`` commands of a question, split as a shell would."""
+    import shlex
+
+    text = prompt.replace("\\\n", " ")
+    return [shlex.split(line)[3:] for line in text.splitlines() if line.startswith("python -m hintlearn_mini.bench")]
+
+
+def test_each_part_of_the_book_has_a_run_and_explain_question_with_a_rubric():
+    """The spine, chapters 3-5, 6-7 and 8-9: one question each, graded by hand, that says what to
+    run, how long it takes, what to explain, and a rubric whose points add up to the question's."""
+    for part, names in PARTS.items():
+        found = [(n, q) for n in names for q in manual_questions(ASSIGNMENTS / n / f"{n}.ipynb")]
+        assert len(found) == 1, f"{part}: expected one question graded by hand in {names}; found {found}"
+        name, q = found[0]
+        rubric = rubric_points(q.prompt)
+        assert q.points > 0 and rubric and sum(rubric) == q.points, (
+            f"{name}, {q.name}: {q.points} points, but its rubric rows give {rubric}")
+        assert bench_commands(q.prompt) and "**Run time.**" in q.prompt and "minutes" in q.prompt, (
+            f"{name}, {q.name}: say what to run (a `python -m hintlearn_mini.bench` command) and how long it takes")
+        assert "**Explain**" in q.prompt, f"{name}, {q.name}: say what the learner should explain"
+        answer = " ".join(q.answer_lines)
+        assert "book/results/" in answer and not re.search(r"\d\.\d|\d\s*%", answer), (
+            f"{name}, {q.name}: the master's answer says what to look for and where the numbers are "
+            f"(book/results/), without typing measured numbers: {answer}")
+    every = [(m.stem, q.name) for m in MASTERS for q in manual_questions(m)]
+    assert len(every) == len(PARTS), f"one manual question per part of the book; found {every}"
+
+
+def test_manual_questions_run_methods_and_options_the_benchmark_has():
+    """A command a learner cannot run is a defect: every method named exists, every option parses."""
+    import contextlib
+    import io
+
+    from hintlearn_mini import bench
+
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown), pytest.raises(SystemExit):
+        bench.main(["--help"])
+    known = set(re.findall(r"--[a-z][\w-]*", shown.getvalue()))
+    for master in MASTERS:
+        for q in manual_questions(master):
+            for args in bench_commands(q.prompt):
+                where = f"{master.stem}, {q.name}: `{' '.join(args)}`"
+                starts = [i for i, a in enumerate(args) if a.startswith("--")] + [len(args)]
+                values = {args[i]: args[i + 1:j] for i, j in zip(starts, starts[1:])}
+                assert set(values) <= known, f"{where}: options {sorted(set(values) - known)} do not exist"
+                unknown = [m for m in values.get("--methods", []) if m not in bench.ALL_METHODS]
+                assert values.get("--methods") and not unknown, f"{where}: unknown methods {unknown}"
+                assert values.get("--seeds") and all(v.isdigit() for v in values["--seeds"] + values.get(
+                    "--epochs", [])), f"{where}: name the seeds (and epochs) as integers"
+                assert len(values.get("--out", [])) == 1, f"{where}: write the learner's own results file"
+
+
+def test_answer_key_reads_every_manual_question_without_measured_numbers():
+    key = (ROOT / "course" / "answer_key.md").read_text(encoding="utf-8")
+    for master in MASTERS:
+        for q in manual_questions(master):
+            assert f"`{master.stem}`, {q.name}" in key, f"course/answer_key.md has no section for {master.stem}, {q.name}"
+    assert "book/results/bench-laptop.csv" in key
+    typed = re.findall(r"\d+\.\d+\s*(?:%|points)", key)
+    assert not typed, f"course/answer_key.md types measured numbers {typed}: say where they are instead"
 
 
 def test_shared_otter_config_turns_off_what_cannot_run_here():
@@ -211,12 +310,24 @@ def test_learner_copy_has_no_solution_and_no_hidden_test(assigned, name: str):
     text = "\n".join(source(c) for c in nb["cells"])
     tests = json.dumps(nb["metadata"]["otter"]["tests"])
     _, questions = read_master(ASSIGNMENTS / name / f"{name}.ipynb")
-    leaked = [line for q in questions for line in q.solution_lines if line in text]
+    leaked = [line for q in questions for line in q.solution_lines + q.answer_lines if line in text]
     hidden = [t for q in questions for t in q.hidden_tests if t in tests]
     public = [t for q in questions for t in q.public_tests if t not in tests]
     assert not leaked, f"the learner copy of {name} contains solution lines: {leaked}"
     assert not hidden, f"the learner copy of {name} carries hidden tests: {hidden}"
     assert not public, f"the learner copy of {name} lacks the public tests {public}: grader.check has nothing to run"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_learner_copy_keeps_the_manual_questions_with_an_answer_cell(assigned, name: str):
+    copy_path = assignment(assigned, name) / "student" / f"{name}.ipynb"
+    cells = json.loads(copy_path.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join(source(c) for c in cells)
+    for q in manual_questions(ASSIGNMENTS / name / f"{name}.ipynb"):
+        heading = q.prompt.splitlines()[0]
+        assert heading in text, f"the learner copy of {name} lost the question {heading!r}"
+        after = text[text.index(heading):]
+        assert "_Type your answer here" in after, f"the learner copy of {name} has no answer cell for {q.name}"
 
 
 # ---------------------------------------------------------------------- otter run
@@ -272,8 +383,9 @@ def score(graded, name: str, which: str) -> tuple[float, float]:
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_notebook_gets_full_marks(graded, name: str):
     got, possible = score(graded, name, "solution")
-    expected = total_points(ASSIGNMENTS / name / f"{name}.ipynb")
-    assert possible == expected, f"{name}: results.json counts {possible} points, the master's questions {expected}"
+    expected = autograded_points(ASSIGNMENTS / name / f"{name}.ipynb")
+    assert possible == expected, (f"{name}: results.json counts {possible} points, the master's autograded "
+                                  f"questions {expected}")
     assert got == possible, (f"{name}: the solutions score {got} / {possible}; a test fails on them. Run the master "
                              f"top to bottom (pytest {ASSIGNMENTS.relative_to(ROOT)}/{name}) to see which")
 
@@ -292,93 +404,110 @@ def test_untouched_learner_copy_gets_zero(graded, name: str):
 PUBLIC_PASS = "(public tests pass)"
 WRONG_ANSWERS = {
     ("ch02_knowledge_distillation", "q1"): '''\
-def soft_targets(logits, T):
-    # mistake: subtracts the largest logit of the whole batch, not each row's: other rows underflow to 0 / 0
-    z = logits / T
-    z = z - z.max()
-    e = z.exp()
-    return e / e.sum(dim=1, keepdim=True)
+def kd_objective_gradient(student_logits, teacher_logits, labels, T, ce_weight, kd_weight):
+    # mistake: the soft part without its factor T (the T² of the loss, the 1/T of the chain rule)
+    n_images, n_classes = student_logits.shape
+    hard = F.softmax(student_logits, dim=1) - F.one_hot(labels, n_classes).float()
+    soft = F.softmax(student_logits / T, dim=1) - F.softmax(teacher_logits / T, dim=1)
+    return (ce_weight * hard + kd_weight * soft) / n_images
 ''',
     ("ch02_knowledge_distillation", "q2"): '''\
-def my_kd_loss(student_logits, teacher_logits, T):
-    # mistake: T² written as 16, its value at the chapter's T = 4 (public tests pass)
-    log_p = F.log_softmax(teacher_logits / T, dim=1)
-    log_q = F.log_softmax(student_logits / T, dim=1)
-    kl = (log_p.exp() * (log_p - log_q)).sum(dim=1)
-    return 16 * kl.mean()
-''',
-    ("ch02_knowledge_distillation", "q3"): '''\
-def soft_cross_entropy(student_logits, teacher_logits, T):
-    # mistake: the chapter's temperature 4 written where the argument T belongs (public tests pass)
-    p = F.softmax(teacher_logits / 4, dim=1)
-    log_q = F.log_softmax(student_logits / 4, dim=1)
-    return 16 * -(p * log_q).sum(dim=1).mean()
+def temperature_for_entropy(logits, entropy):
+    # mistake: entropy in bits (log base 2), not nats
+    def mean_entropy(T):
+        p = F.softmax(logits / T, dim=1)
+        return float(-(p * torch.log2(p)).sum(dim=1).mean())
+    low, high = 0.01, 100.0
+    for _ in range(60):
+        middle = (low * high) ** 0.5
+        low, high = (middle, high) if mean_entropy(middle) < entropy else (low, middle)
+    return (low * high) ** 0.5
 ''',
     ("ch03_fitnets", "q1"): '''\
-def regressor_for(student_shape, teacher_shape):
-    # mistake: kernel 3 for the transposed convolution as well, which makes the size 2·h − 1, not 2·h
+def regressor_chain(student_shape, teacher_shape):
+    # mistake: one convolution of stride 2**k where the paper's building block is a chain of k
     (cs, hs, ws), (ct, ht, wt) = student_shape, teacher_shape
-    if hs == 2 * ht:
-        conv = nn.Conv2d(cs, ct, 3, stride=2, padding=1)
-    elif 2 * hs == ht:
-        conv = nn.ConvTranspose2d(cs, ct, 3, stride=2, padding=1)
+    if hs >= ht:
+        conv = nn.Conv2d(cs, ct, 3, stride=hs // ht, padding=1) if hs > ht else nn.Conv2d(cs, ct, 1)
     else:
-        conv = nn.Conv2d(cs, ct, (1 + hs - ht, 1 + ws - wt))
+        conv = nn.ConvTranspose2d(cs, ct, 2 * (ht // hs), stride=ht // hs, padding=ht // hs // 2)
     return nn.Sequential(conv, nn.BatchNorm2d(ct), nn.ReLU())
 ''',
     ("ch03_fitnets", "q2"): '''\
-def my_hint_loss(regressed, hint):
+def paper_hint_loss(regressed, hint):
     # mistake: no shape check, so a (B, C, 1, 1) map broadcasts against the hint (public tests pass)
-    return ((regressed - hint) ** 2).mean()
+    return 0.5 * (regressed - hint).pow(2).flatten(1).sum(dim=1).mean()
 ''',
     ("ch04_attention_transfer", "q1"): '''\
-def my_attention_map(feat, p=2):
-    # mistake: the maps are not divided by their L2 norm
-    return feat.pow(p).mean(dim=1).flatten(1)
+def max_attention_map(feat, p=2):
+    # mistake: the power of A without |A|: right for even p only (public tests pass)
+    q = feat.pow(p).amax(dim=1).flatten(1)
+    return q / q.norm(dim=1, keepdim=True)
 ''',
     ("ch04_attention_transfer", "q2"): '''\
-def my_at_loss(student_feat, teacher_feat, p=2):
-    # mistake: p is not passed on, so the maps always take the default power 2 (public tests pass)
-    return (my_attention_map(student_feat) - my_attention_map(teacher_feat)).pow(2).mean()
+def at_loss_pooled(student_feat, teacher_feat, p=2):
+    # mistake: pools only the student's map, never the teacher's (public tests pass)
+    if student_feat.shape[-1] > teacher_feat.shape[-1]:
+        student_feat = F.adaptive_avg_pool2d(student_feat, teacher_feat.shape[-2:])
+    maps = [F.normalize(f.pow(p).mean(dim=1).flatten(1), dim=1) for f in (student_feat, teacher_feat)]
+    return (maps[0] - maps[1]).pow(2).mean()
 ''',
     ("ch05_fsp", "q1"): '''\
-def my_fsp_matrix(f1, f2):
-    # mistake: assumes square maps, dividing by W·W instead of H·W (public tests pass)
-    w = f1.shape[-1]
-    return torch.einsum("bihw,bjhw->bij", f1, f2) / (w * w)
+def balancing_weights(student_pairs, teacher_pairs):
+    # mistake: λ_i = 1 / L_i: equal terms, but their sum is n, not the unweighted loss L
+    terms = [float((losses.fsp_matrix(*s) - losses.fsp_matrix(*t)).pow(2).mean())
+             for s, t in zip(student_pairs, teacher_pairs)]
+    return [1.0 / term for term in terms]
 ''',
     ("ch05_fsp", "q2"): '''\
-def my_fsp_loss(student_pairs, teacher_pairs):
-    # mistake: averages over the pairs instead of adding them up
-    total = 0.0
-    for (s_in, s_out), (t_in, t_out) in zip(student_pairs, teacher_pairs):
-        total = total + (my_fsp_matrix(s_in, s_out) - my_fsp_matrix(t_in, t_out)).pow(2).mean()
-    return total / len(student_pairs)
+def fsp_worst_entries(student_pair, teacher_pair, k):
+    # mistake: the flat index split by C1 instead of C2: right for square matrices only (public tests pass)
+    gap = (losses.fsp_matrix(*student_pair) - losses.fsp_matrix(*teacher_pair)).pow(2).mean(dim=0)
+    top = gap.flatten().topk(k).indices
+    return [(int(n) // gap.shape[0], int(n) % gap.shape[0]) for n in top]
 ''',
     ("ch06_crd", "q1"): '''\
-def my_info_nce(student_embed, teacher_embed, tau=0.07):
-    # mistake: one direction only, each student row against the teacher embeddings
+def hard_negative_info_nce(student_embed, teacher_embed, tau, k):
+    # mistake: the k least similar negatives (the easiest ones), not the hardest
     logits = student_embed @ teacher_embed.t() / tau
-    return F.cross_entropy(logits, torch.arange(len(logits)))
+    eye = torch.eye(len(logits), dtype=torch.bool)
+    easiest = -(-logits.masked_fill(eye, float("inf"))).topk(k, dim=1).values
+    chosen = torch.cat([logits.diagonal()[:, None], easiest], dim=1)
+    return F.cross_entropy(chosen, torch.zeros(len(logits), dtype=torch.long))
 ''',
     ("ch06_crd", "q2"): '''\
-def my_nce_loss(scores, n_data, eps=1e-7):
-    # mistake: the mean of all B·(K+1) terms, not the sum over the K+1 columns averaged over the batch
-    noise = (scores.shape[1] - 1) / n_data
-    positive, negatives = scores[:, :1], scores[:, 1:]
-    from_data = torch.log(positive / (positive + noise + eps))
-    from_noise = torch.log(noise / (negatives + noise + eps))
-    return -torch.cat([from_data, from_noise], dim=1).mean()
+def crd_scores(student_embed, bank, tau, n_data):
+    # mistake: Z from each image's own row, not from the whole batch
+    out = torch.exp(torch.bmm(bank, student_embed.unsqueeze(2)) / tau)
+    return out / (out.mean(dim=1, keepdim=True) * n_data)
 ''',
     ("ch07_reviewkd", "q1"): '''\
-def my_hcl_level(fs, ft):
-    # mistake: the plain MSE, without the maps pooled to 4×4, 2×2 and 1×1
-    return F.mse_loss(fs, ft)
+def hcl_level_weights(h, levels=(4, 2, 1)):
+    # mistake: the weight halves at each level listed, used or not (public tests pass)
+    weights, w = [1.0], 1.0
+    for size in levels:
+        w /= 2
+        if size < h:
+            weights.append(w)
+    return [x / sum(weights) for x in weights]
 ''',
     ("ch07_reviewkd", "q2"): '''\
-def my_hcl_loss(student_feats, teacher_feats):
-    # mistake: the mean over the levels, not their sum
-    return sum(my_hcl_level(fs, ft) for fs, ft in zip(student_feats, teacher_feats)) / len(student_feats)
+def level_shares(student_feats, teacher_feats):
+    # mistake: the shares of each level's plain MSE, not of its HCL
+    levels = [float(((fs - ft) ** 2).mean()) for fs, ft in zip(student_feats, teacher_feats)]
+    return [level / sum(levels) for level in levels]
+''',
+    ("ch08_comparison", "q1"): '''\
+def conv_multiply_adds(c_in, c_out, kernel, out_h, out_w, groups=1):
+    # mistake: ignores the groups, counting a grouped convolution as a full one (public tests pass)
+    k_h, k_w = kernel
+    return c_out * out_h * out_w * c_in * k_h * k_w
+''',
+    ("ch08_comparison", "q2"): '''\
+def paired_by_seed(results, base):
+    # mistake: no error with fewer than two shared seeds (public tests pass)
+    seeds = sorted(set(results) & set(base))
+    return seeds, [results[s] - base[s] for s in seeds]
 ''',
 }
 
@@ -404,7 +533,7 @@ def mistake(code: str) -> str:
 
 def test_every_question_has_a_wrong_answer():
     """A question cannot be added without a wrong answer that the tests above must catch."""
-    questions = {(master.stem, q.name): q for master in MASTERS for q in read_master(master)[1]}
+    questions = {(master.stem, q.name): q for master in MASTERS for q in autograded(master)}
     missing, stale = sorted(set(questions) - set(WRONG_ANSWERS)), sorted(set(WRONG_ANSWERS) - set(questions))
     assert not missing and not stale, (f"WRONG_ANSWERS needs one plausible wrong answer per question; "
                                        f"missing {missing}, entries for no question {stale}")
@@ -454,8 +583,7 @@ def graded_wrong(assigned, tmp_path_factory) -> dict[tuple[str, str], tuple[int,
 
 def independent_questions(name: str, question: str, replaced: set[str]) -> list[str]:
     """The other questions of an assignment, those whose solutions do not call the functions ``replaced``."""
-    _, questions = read_master(ASSIGNMENTS / name / f"{name}.ipynb")
-    return [q.name for q in questions
+    return [q.name for q in autograded(ASSIGNMENTS / name / f"{name}.ipynb")
             if q.name != question and not replaced & set().union(*map(names_used, q.solution_cells))]
 
 
@@ -675,7 +803,7 @@ def test_make_grade_writes_a_gradebook_of_a_whole_class(assigned, tmp_path):
     course = tmp_path / "course"
     (course / name).mkdir(parents=True)
     (course / name / "autograder").symlink_to(folder / "autograder")
-    _, questions = read_master(ASSIGNMENTS / name / f"{name}.ipynb")
+    questions = autograded(ASSIGNMENTS / name / f"{name}.ipynb")
     first_answer = next(c for c in questions[0].solution_cells)
     class_folder = tmp_path / "submissions"
     for learner, notebook in (("ada", folder / "autograder"), ("bob", folder / "student")):
@@ -690,7 +818,7 @@ def test_make_grade_writes_a_gradebook_of_a_whole_class(assigned, tmp_path):
     (class_folder / "cy" / f"{name}.ipynb").write_text(json.dumps(learner_copy))
     rows, summary = grade.grade_class(class_folder, course)
     book = {r["submission"].split("/")[0]: r for r in csv.DictReader(open(class_folder / "gradebook.csv"))}
-    possible = total_points(ASSIGNMENTS / name / f"{name}.ipynb")
+    possible = autograded_points(ASSIGNMENTS / name / f"{name}.ipynb")
     assert set(book) == {"ada", "bob", "cy"} and all(r["assignment"] == name for r in book.values())
     assert float(book["ada"]["total"]) == possible == float(book["ada"]["possible"])
     assert float(book["bob"]["total"]) == 0

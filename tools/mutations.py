@@ -37,6 +37,7 @@ T = "tests/test_teacher_outputs.py::"
 H = "tests/test_hardware.py::"
 B = "tests/test_bench.py::"
 X = "tests/test_exercises.py::"
+C = "tests/test_course.py::"
 MUTATIONS = [
     Mutation("fit ignores its seed", "hintlearn_mini/train.py",
              "batches(train_set, batch_size, True, seed, epoch)", "batches(train_set, batch_size, True, 0, epoch)",
@@ -276,6 +277,19 @@ MUTATIONS = [
              "    discordant = sum(x < 0 or (ties_disagree and x == 0) for x in signs)",
              "    discordant = sum(x <= 0 for x in signs)",
              X + "test_proposed_replacements_of_retyped_exercises_name_the_mistake"),
+    Mutation("a rubric that does not add up to its question's points",
+             "course/assignments/ch07_reviewkd/ch07_reviewkd.ipynb",
+             "weighs the gain against the training cost, and says what is and is not paid at inference | 2 |",
+             "weighs the gain against the training cost, and says what is and is not paid at inference | 1 |",
+             C + "test_each_part_of_the_book_has_a_run_and_explain_question_with_a_rubric"),
+    Mutation("a run-and-explain command names a method the benchmark lacks",
+             "course/assignments/ch03_fitnets/ch03_fitnets.ipynb",
+             '\\"FitNets one-stage, hint stage 3\\" \\\\', '\\"FitNets one-stage, hint stage 4\\" \\\\',
+             C + "test_manual_questions_run_methods_and_options_the_benchmark_has"),
+    Mutation("the answer key types a measured number", "course/answer_key.md",
+             "bit for bit, so the learner's numbers can be checked",
+             "bit for bit (KD gains 2.31 points), so the learner's numbers can be checked",
+             C + "test_answer_key_reads_every_manual_question_without_measured_numbers"),
 ]
 
 
