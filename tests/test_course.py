@@ -445,10 +445,11 @@ def max_attention_map(feat, p=2):
     return q / q.norm(dim=1, keepdim=True)
 ''',
     ("ch04_attention_transfer", "q2"): '''\
-def at_loss_pooled(student_feat, teacher_feat, p=2):
-    # mistake: pools only the student's map, never the teacher's (public tests pass)
-    if student_feat.shape[-1] > teacher_feat.shape[-1]:
-        student_feat = F.adaptive_avg_pool2d(student_feat, teacher_feat.shape[-2:])
+def at_loss_upsampled(student_feat, teacher_feat, p=2):
+    # mistake: upsamples only the teacher's map, never the student's (public tests pass)
+    if teacher_feat.shape[-1] < student_feat.shape[-1]:
+        teacher_feat = F.interpolate(teacher_feat, size=student_feat.shape[-2:], mode="bilinear",
+                                     align_corners=False)
     maps = [F.normalize(f.pow(p).mean(dim=1).flatten(1), dim=1) for f in (student_feat, teacher_feat)]
     return (maps[0] - maps[1]).pow(2).mean()
 ''',
