@@ -100,6 +100,10 @@ def stored_run_problems(nb) -> list[str]:
     if record.get("profile") != chapters_tool.STORED_PROFILE:
         problems.append(f"stored from the {record.get('profile')!r} profile, not "
                         f"{chapters_tool.STORED_PROFILE!r}")
+    elif record.get("profile_settings") != chapters_tool.profile_settings():
+        problems.append(f"stored with the {chapters_tool.STORED_PROFILE} profile's settings "
+                        f"{record.get('profile_settings')}, but the package now defines "
+                        f"{chapters_tool.profile_settings()}")
     if record.get("code_sha256") != chapters_tool.code_fingerprint(nb):
         problems.append("its code cells were edited after the stored run")
     for i, cell in enumerate(nb.cells):
@@ -124,6 +128,9 @@ def test_a_stale_chapter_is_caught():
     code = next(c for c in edited.cells if c.cell_type == "code" and c.source.strip())
     code.source += "\n# edited"
     assert any("edited after" in p for p in stored_run_problems(edited))
+    shorter = nbformat.from_dict(json.loads(json.dumps(nb)))
+    shorter.metadata["hintlearn"]["profile_settings"]["epochs"] += 1
+    assert any("the package now defines" in p for p in stored_run_problems(shorter))
     other = nbformat.from_dict(json.loads(json.dumps(nb)))
     other.metadata["hintlearn"]["profile"] = "quick"
     assert any("'quick' profile" in p for p in stored_run_problems(other))

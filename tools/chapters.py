@@ -40,6 +40,20 @@ def code_fingerprint(nb) -> str:
     return digest.hexdigest()
 
 
+def profile_settings() -> dict:
+    """The stored profile's values that set what a chapter computes, as the package
+    defines them now (device and precision, which depend on the machine, left out)."""
+    import dataclasses
+
+    sys.path.insert(0, str(ROOT))
+    from hintlearn_mini.profiles import PROFILES
+
+    settings = dataclasses.asdict(PROFILES[STORED_PROFILE])
+    for machine in ("device", "precision"):
+        settings.pop(machine)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+
+
 def package_fingerprint() -> str:
     sys.path.insert(0, str(ROOT))
     from hintlearn_mini.runs import source_fingerprint
@@ -61,7 +75,7 @@ def execute(path: Path, timeout: int = 900) -> float:
     from hintlearn_mini.profiles import get_profile
 
     nb.metadata["hintlearn"] = {
-        "profile": STORED_PROFILE, "precision": get_profile(STORED_PROFILE).resolved_precision(),
+        "profile": STORED_PROFILE, "profile_settings": profile_settings(), "precision": get_profile(STORED_PROFILE).resolved_precision(),
         "code_sha256": code_fingerprint(nb), "package_sha256": package_fingerprint(),
         "executed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(seconds),
@@ -83,6 +97,8 @@ def stale() -> list[tuple[Path, str]]:
         record = nb.metadata.get("hintlearn")
         if record is None:
             found.append((path, "no record of its stored run (never executed with this tool)"))
+        elif record.get("profile_settings") != profile_settings():
+            found.append((path, f"stored with other {STORED_PROFILE} settings than the package's"))
         elif record.get("code_sha256") != code_fingerprint(nb):
             found.append((path, "its code cells changed after the stored run"))
         elif record.get("package_sha256") != current:

@@ -290,6 +290,22 @@ MUTATIONS = [
              "bit for bit, so the learner's numbers can be checked",
              "bit for bit (KD gains 2.31 points), so the learner's numbers can be checked",
              C + "test_answer_key_reads_every_manual_question_without_measured_numbers"),
+    Mutation("the benchmark table subtracts unpaired means", "hintlearn_mini/plots.py",
+             '            line[f"vs {base}", "Δ"] = c.get("difference", float("nan"))',
+             '            line[f"vs {base}", "Δ"] = (statistics.mean(_by_seed(values, seeds).values())\n'
+             '                                       - statistics.mean(_by_seed(results[base], seeds).values()))',
+             "tests/test_plots.py::test_benchmark_table_pairs_each_method_with_each_baseline_over_shared_seeds"),
+    Mutation("the differences plot pairs nothing", "hintlearn_mini/plots.py",
+             "        shared = sorted(set(a) & set(b))\n        diffs = [a[s] - b[s] for s in shared]\n        labels.append",
+             "        shared = sorted(set(a) | set(b))\n        diffs = [a.get(s, 0) - b.get(s, 0) for s in shared]\n        labels.append",
+             "tests/test_plots.py::test_plot_differences_draws_every_method_but_the_baseline_with_its_shared_seeds"),
+    Mutation("the table of profiles is fingerprinted as code", "hintlearn_mini/runs.py",
+             'DATA_TABLES = {"profiles.py": "PROFILES"}', "DATA_TABLES = {}",
+             G + "test_editing_the_table_of_profiles_keeps_every_run_but_editing_profile_code_does_not"),
+    Mutation("a chapter stored with other profile settings passes", "tests/test_stored_notebooks.py",
+             '    elif record.get("profile_settings") != chapters_tool.profile_settings():',
+             '    elif False:',
+             "tests/test_stored_notebooks.py::test_a_stale_chapter_is_caught"),
 ]
 
 
