@@ -179,7 +179,7 @@ def compare(results: dict, name: str, base: str, seeds=None) -> dict:
         _, row["low"], row["high"] = paired_interval([a[s] for s in shared], [b[s] for s in shared])
         row["verdict"] = stats_verdict(row["low"], row["high"])
     else:
-        row["verdict"] = "one seed: no spread to judge by"
+        row["verdict"] = "one seed: no interval"
     return row
 
 
