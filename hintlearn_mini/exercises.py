@@ -562,9 +562,9 @@ def check_paper_at_loss(fn) -> CheckResult:
     if torch.allclose(answer, expected, rtol=1e-4):
         return _report(CheckResult(True, f"correct: {answer.item():.4f}."))
     close = lambda other: torch.allclose(answer, other, rtol=1e-4)
-    code_form = beta * sum((F.normalize(s.pow(2).mean(1).flatten(1), dim=1)
-                            - F.normalize(t.pow(2).mean(1).flatten(1), dim=1)).pow(2).mean()
-                           for s, t in zip(student, teacher))
+    from .losses import at_loss
+
+    code_form = beta * sum(at_loss(s, t) for s, t in zip(student, teacher))
     if close(code_form):
         return _report(CheckResult(False, "that is the official code's β · mean of squared differences; "
                                           "the paper takes the norm of each image's difference, times β/2"))
