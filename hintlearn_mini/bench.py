@@ -61,7 +61,7 @@ from .runs import cached_fit
 from .train import fit, make_optimizer, seed_everything
 from .zoo import profile_teacher
 
-__all__ = ["METHODS", "run_benchmark", "fast_optimization", "plateau", "step_costs", "plain_loop", "read_results", "accuracies", "main"]
+__all__ = ["METHODS", "run_benchmark", "fast_optimization", "plateau", "step_costs", "plain_loop", "read_results", "accuracies", "run_times", "main"]
 
 FIELDS = ["method", "seed", "accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb", "profile",
           "teacher", "student", "precision", "epochs", "train_per_class"]
@@ -215,16 +215,46 @@ def accuracies(rows: list[dict], profile: Profile, student: str | None = None,
     (epochs, images per class) and of one pair (default: the profile's first), in the
     order of ``METHODS`` and then the controls and diagnostics. Chapters read their
     method's benchmark numbers through it, so every chapter states the same number."""
+    found: dict[str, dict[int, float]] = {}
+    for r in _rows_of(rows, profile, student, teacher):
+        found.setdefault(r["method"], {})[int(r["seed"])] = float(r["accuracy"])
+    order = {name: i for i, name in enumerate(ALL_METHODS)}
+    return {m: dict(sorted(found[m].items())) for m in sorted(found, key=lambda m: order.get(m, len(order)))}
+
+
+def run_times(rows: list[dict], profile: Profile, methods: list[str], student: str | None = None,
+              teacher: str | None = None):
+    """What an experiment costs before a reader starts it: for each of ``methods``, the
+    runs the benchmark stored (rows as :func:`accuracies` selects them) and the median
+    minutes one run trained on this machine's cores (the median, because a run timed
+    beside other work is slower). A :class:`plots.ResultTable`; an error names a method
+    without rows and the methods that have some."""
+    import pandas as pd
+
+    from .plots import ResultTable
+
+    seconds: dict[str, list[float]] = {}
+    for r in _rows_of(rows, profile, student, teacher):
+        seconds.setdefault(r["method"], []).append(float(r["wall_seconds"]))
+    missing = [m for m in methods if m not in seconds]
+    if missing:
+        raise ValueError(f"run_times: no benchmark rows of {missing} for {profile.name}; "
+                         f"methods with rows: {', '.join(seconds)}. Run them with "
+                         f"python -m hintlearn_mini.bench --methods NAME")
+    frame = pd.DataFrame({"runs": [len(seconds[m]) for m in methods],
+                          "minutes per run": [statistics.median(seconds[m]) / 60 for m in methods]},
+                         index=pd.Index(methods, name="method"))
+    return ResultTable(frame)
+
+
+def _rows_of(rows: list[dict], profile: Profile, student: str | None, teacher: str | None) -> list[dict]:
+    """The rows of ``profile``'s budget (epochs, images per class) and of one pair
+    (default: the profile's first)."""
     first_teacher, first_student = profile.teacher_student_pairs()[0]
     teacher, student = teacher or first_teacher, student or first_student
     budget = (str(profile.epochs), "" if profile.train_per_class is None else str(profile.train_per_class))
-    found: dict[str, dict[int, float]] = {}
-    for r in rows:
-        if (r["profile"], r["teacher"], r["student"]) == (profile.name, teacher, student) \
-                and (r.get("epochs"), r.get("train_per_class")) == budget:
-            found.setdefault(r["method"], {})[int(r["seed"])] = float(r["accuracy"])
-    order = {name: i for i, name in enumerate(ALL_METHODS)}
-    return {m: dict(sorted(found[m].items())) for m in sorted(found, key=lambda m: order.get(m, len(order)))}
+    return [r for r in rows if (r["profile"], r["teacher"], r["student"]) == (profile.name, teacher, student)
+            and (r.get("epochs"), r.get("train_per_class")) == budget]
 
 
 def _write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:

@@ -19,7 +19,7 @@ from .stats import verdict as stats_verdict
 __all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
            "ResultTable", "accuracy_table", "compare", "comparison_table", "benchmark_table",
            "plot_differences", "verdict", "plot_soft_targets", "plot_plateau",
-           "plot_hint_fit"]
+           "plot_hint_fit", "glue"]
 
 
 def show_images(data: ImageSet, count: int = 20, columns: int = 10, seed: int = 0):
@@ -135,6 +135,19 @@ class ResultTable:
         return self.data.to_string(float_format=lambda v: f"{v:.2f}", na_rep="–")
 
     __repr__ = __str__
+
+
+def glue(name: str, value) -> None:
+    """Store ``value`` (a number, a :class:`ResultTable`, a figure) under ``name`` for the
+    page's text to quote: ``{glue:text}`name:.1f``` inline, or a ``{glue} name``
+    directive, as in an exercise's solution (myst-nb's glue, shown nowhere else). Outside
+    the book's build (on Colab, where myst-nb is not installed) no page quotes it, and
+    nothing is stored."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    myst_glue(name, value, display=False)
 
 
 def accuracy_table(results: dict, seeds=None):

@@ -290,6 +290,23 @@ def test_accuracies_keep_one_budget_and_pair_per_method_and_seed():
     assert bench.accuracies(rows, laptop, student="resnet44_half") == {"KD": {3: 98.0}}
 
 
+def test_run_times_give_the_median_minutes_of_one_budget_and_name_what_is_missing():
+    laptop = PROFILES["laptop"]
+    row = dict(profile="laptop", teacher=laptop.teacher, student=laptop.student,
+               epochs=str(laptop.epochs), train_per_class=str(laptop.train_per_class))
+    rows = [dict(row, method="KD", seed="0", wall_seconds="60"),
+            dict(row, method="KD", seed="1", wall_seconds="1200"),  # timed beside other work
+            dict(row, method="KD", seed="2", wall_seconds="120"),
+            dict(row, method="KD", seed="3", wall_seconds="9999", epochs="999"),  # another budget
+            dict(row, method="AT", seed="0", wall_seconds="30")]
+    table = bench.run_times(rows, laptop, ["AT", "KD"]).data
+    assert list(table.index) == ["AT", "KD"]
+    assert list(table["runs"]) == [1, 3]
+    assert list(table["minutes per run"]) == [0.5, 2.0]
+    with pytest.raises(ValueError, match=r"no benchmark rows of \['FSP two-stage'\].*methods with rows: KD, AT"):
+        bench.run_times(rows, laptop, ["KD", "FSP two-stage"])
+
+
 def test_fast_optimization_runs_are_the_benchmarks_runs_and_resume(tmp_path, monkeypatch):
     inputs = _inputs()
     pair = TINY.for_pair(*TINY.teacher_student_pairs()[0])

@@ -191,3 +191,56 @@ def test_a_figure_without_alt_text_is_caught():
                  and any("image/png" in o.get("data", {}) for o in c.get("outputs", [])))
     drawn.metadata.pop("mystnb", None)
     assert figures_without_alt_text(nb)
+
+
+# An experiment exercise: one a reader runs with bench options ("--methods ...").
+EXERCISE = re.compile(r"`{3,}\{exercise\}[^\n]*\n:label: (\S+)\n(.*?)\n`{3,}", re.S)
+GLUE_TEXT = re.compile(r"\{glue:text\}`(\w+)")
+GLUE_BLOCK = re.compile(r"```\{glue\} (\w+)")
+
+
+def glued_names(nb) -> set[str]:
+    """The names a notebook's stored outputs hold for the page (myst-nb's glue)."""
+    return {output.get("metadata", {}).get("scrapbook", {}).get("name")
+            for cell in nb.cells if cell.cell_type == "code" for output in cell.get("outputs", [])} - {None}
+
+
+def experiment_exercise_problems(nb) -> list[str]:
+    """Each experiment exercise must quote its run time and have a solution that shows
+    the measured outcome, both glued from a stored output (not typed in)."""
+    markdown = "\n\n".join(source(c) for c in nb.cells if c.cell_type == "markdown")
+    glued = glued_names(nb)
+    problems = []
+    for label, text in EXERCISE.findall(markdown):
+        if "--methods" not in text:
+            continue
+        times = GLUE_TEXT.findall(text)
+        if not times or not set(times) <= glued:
+            problems.append(f"{label}: its run time should be quoted from a stored output "
+                            f"({{glue:text}}`name`), found {times or 'none'}; glued: {sorted(glued)}")
+        start = markdown.find(f"{{solution}} {label}\n")
+        solution = markdown[start:markdown.find("\n````", start)] if start >= 0 else ""
+        outcomes = GLUE_BLOCK.findall(solution)
+        if not outcomes or not set(outcomes) <= glued:
+            problems.append(f"{label}: its solution should show the measured outcome "
+                            f"(```{{glue}} name``` of a stored output), found {outcomes or 'none'}")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
+def test_every_experiment_exercise_quotes_its_run_time_and_shows_its_measured_outcome(path: Path):
+    problems = experiment_exercise_problems(nbformat.read(path, as_version=4))
+    assert not problems, f"{path.relative_to(ROOT)}:\n  " + "\n  ".join(problems)
+
+
+def test_an_experiment_exercise_without_a_stored_outcome_is_caught():
+    nb = nbformat.read(BOOK / "03_fitnets.ipynb", as_version=4)
+    assert not experiment_exercise_problems(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "{solution} ex-hint-stage" in source(cell):
+            cell.source = source(cell).replace("```{glue} hint_stage_outcome\n```", "62.5 %")
+    assert any("ex-hint-stage: its solution" in p for p in experiment_exercise_problems(nb))
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    assert any("ex-hint-stage: its run time" in p for p in experiment_exercise_problems(nb))
