@@ -147,6 +147,8 @@ def glue(name: str, value) -> None:
         from myst_nb import glue as myst_glue
     except ImportError:
         return
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a NumPy or torch scalar: its repr would not format
     myst_glue(name, value, display=False)
 
 

@@ -95,3 +95,17 @@ def test_plot_differences_draws_every_method_but_the_baseline_with_its_shared_se
     lines = [l for l in fig.axes[0].lines if len(l.get_xdata()) == 2 and l.get_ydata()[0] == l.get_ydata()[1]]
     _, low, high = paired_interval([50.5, 52.4], [55.0, 56.0])
     assert any(list(l.get_xdata()) == [low, high] for l in lines)
+
+
+def test_glue_stores_plain_numbers_the_page_can_format(monkeypatch):
+    """``{glue:text}`name:.1f``` formats the stored repr: a NumPy scalar's repr
+    ('np.float64(1.5)') fails the book's build, so glue stores a Python number."""
+    import numpy as np
+    import myst_nb
+
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
+    plots.glue("minutes", np.float64(1.5))
+    plots.glue("table", plots.ResultTable(None))
+    assert type(stored["minutes"]) is float and f"{eval(repr(stored['minutes'])):.1f}" == "1.5"
+    assert isinstance(stored["table"], plots.ResultTable)
