@@ -61,7 +61,8 @@ from .runs import cached_fit
 from .train import fit, make_optimizer, seed_everything
 from .zoo import profile_teacher
 
-__all__ = ["METHODS", "run_benchmark", "fast_optimization", "plateau", "step_costs", "plain_loop", "read_results", "accuracies", "run_times", "main"]
+__all__ = ["METHODS", "run_benchmark", "fast_optimization", "plateau", "step_costs", "plain_loop", "read_results", "accuracies", "run_times", "glue_experiment",
+           "main"]
 
 FIELDS = ["method", "seed", "accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb", "profile",
           "teacher", "student", "precision", "epochs", "train_per_class"]
@@ -225,9 +226,10 @@ def accuracies(rows: list[dict], profile: Profile, student: str | None = None,
 def run_times(rows: list[dict], profile: Profile, methods: list[str], student: str | None = None,
               teacher: str | None = None):
     """What an experiment costs before a reader starts it: for each of ``methods``, the
-    runs the benchmark stored (rows as :func:`accuracies` selects them) and the median
-    minutes one run trained on this machine's cores (the median, because a run timed
-    beside other work is slower). A :class:`plots.ResultTable`; an error names a method
+    runs the benchmark stored (rows as :func:`accuracies` selects them) and the minutes
+    its fastest run trained on this machine's cores. The fastest, as ``timeit`` reports
+    it: other work on the cores only ever slows a run down, and a reader runs one
+    experiment on an idle laptop. A :class:`plots.ResultTable`; an error names a method
     without rows and the methods that have some."""
     import pandas as pd
 
@@ -242,9 +244,20 @@ def run_times(rows: list[dict], profile: Profile, methods: list[str], student: s
                          f"methods with rows: {', '.join(seconds)}. Run them with "
                          f"python -m hintlearn_mini.bench --methods NAME")
     frame = pd.DataFrame({"runs": [len(seconds[m]) for m in methods],
-                          "minutes per run": [statistics.median(seconds[m]) / 60 for m in methods]},
+                          "minutes per run": [min(seconds[m]) / 60 for m in methods]},
                          index=pd.Index(methods, name="method"))
     return ResultTable(frame)
+
+
+def glue_experiment(name: str, rows: list[dict], profile: Profile, runs: list[str]) -> None:
+    """Store what an experiment exercise quotes (``plots.glue``): ``<name>_minutes``, the
+    longest of its runs' :func:`run_times`, for the question, and ``<name>_outcome``, the
+    benchmark's paired table of ``runs`` against the first of them, for its solution."""
+    from . import plots
+
+    found = accuracies(rows, profile)
+    plots.glue(f"{name}_minutes", run_times(rows, profile, runs).data["minutes per run"].max())
+    plots.glue(f"{name}_outcome", plots.benchmark_table({m: found[m] for m in runs}, baselines=runs[:1]))
 
 
 def _rows_of(rows: list[dict], profile: Profile, student: str | None, teacher: str | None) -> list[dict]:
@@ -252,9 +265,14 @@ def _rows_of(rows: list[dict], profile: Profile, student: str | None, teacher: s
     (default: the profile's first)."""
     first_teacher, first_student = profile.teacher_student_pairs()[0]
     teacher, student = teacher or first_teacher, student or first_student
-    budget = (str(profile.epochs), "" if profile.train_per_class is None else str(profile.train_per_class))
     return [r for r in rows if (r["profile"], r["teacher"], r["student"]) == (profile.name, teacher, student)
-            and (r.get("epochs"), r.get("train_per_class")) == budget]
+            and (r.get("epochs"), r.get("train_per_class")) == _budget(profile)]
+
+
+def _budget(profile: Profile) -> tuple[str, str]:
+    """A profile's budget as its rows store it: (epochs, images per class); the CSV holds
+    None as an empty field. A row of another budget is another run."""
+    return str(profile.epochs), "" if profile.train_per_class is None else str(profile.train_per_class)
 
 
 def _write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
@@ -283,11 +301,9 @@ def run_benchmark(out: Path, profile: Profile, methods=None, seeds=None, teacher
         train_set, test_set = load_experiment_data(profile)
     rows = read_results(out, FIELDS)
     precision = profile.resolved_precision()
-    # a row of another budget is another run (the CSV holds None as an empty field)
-    budget = (str(profile.epochs), "" if profile.train_per_class is None else str(profile.train_per_class))
     done = {(r["method"], int(r["seed"]), r["teacher"], r["student"], r.get("precision") or "fp32")
             for r in rows if r["profile"] == profile.name
-            and (r.get("epochs"), r.get("train_per_class")) == budget}
+            and (r.get("epochs"), r.get("train_per_class")) == _budget(profile)}
     for teacher_name, student_name in pairs:
         pair = profile.for_pair(teacher_name, student_name)
         todo = [(m, s) for s in seeds for m in methods  # seed by seed: a partial file pairs

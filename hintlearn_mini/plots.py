@@ -74,7 +74,7 @@ def plot_histories(histories: dict[str, list], keys=("loss", "train_acc")):
         for label, runs in histories.items():
             values = torch.tensor([run.column(key) for run in runs])  # (seeds, epochs)
             epochs = range(1, values.shape[1] + 1)
-            line, = ax.plot(epochs, values.mean(0), label=f"{label} ({len(runs)} seeds)")
+            line, = ax.plot(epochs, values.mean(0), label=f"{label} ({len(runs)} seed{'' if len(runs) == 1 else 's'})")
             ax.fill_between(epochs, values.min(0).values, values.max(0).values,
                             color=line.get_color(), alpha=0.2)
         ax.set_xlabel("epoch")

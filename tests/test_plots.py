@@ -109,3 +109,15 @@ def test_glue_stores_plain_numbers_the_page_can_format(monkeypatch):
     plots.glue("table", plots.ResultTable(None))
     assert type(stored["minutes"]) is float and f"{eval(repr(stored['minutes'])):.1f}" == "1.5"
     assert isinstance(stored["table"], plots.ResultTable)
+
+
+def test_history_legend_counts_its_seeds_in_words():
+    from hintlearn_mini.train import History
+
+    def history(seed):
+        return History(seed, [{"loss": 1.0, "train_acc": 10.0}, {"loss": 0.5, "train_acc": 20.0}])
+
+    fig = plots.plot_histories({"KD": [history(0)], "AT": [history(0), history(1)]})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["KD (1 seed)", "AT (2 seeds)"]
+    fig.clf()
