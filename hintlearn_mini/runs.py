@@ -63,7 +63,8 @@ def report_time(start: float, profile: Profile, what: str = "chapter") -> str:
     count, saved = cache_savings()
     line = f"{what} ran in {elapsed:.0f} s ({profile.name} profile, {profile.resolved_precision()})"
     if count:
-        line += (f"; {count} runs were read from the run cache, which had trained in {saved:.0f} s: "
+        runs = "1 run was" if count == 1 else f"{count} runs were"
+        line += (f"; {runs} read from the run cache, which had trained in {saved:.0f} s: "
                  f"with an empty cache it takes about {elapsed + saved:.0f} s")
     else:
         line += "; no run was read from the run cache, so this is also its time with an empty cache"
