@@ -193,10 +193,12 @@ def test_a_figure_without_alt_text_is_caught():
     assert figures_without_alt_text(nb)
 
 
-# An experiment exercise: one a reader runs with bench options ("--methods ...").
+# An experiment exercise: one that asks for training runs, with bench options
+# ("--methods ...") or at seeds it names ("at seeds 0, 1 and 2").
 EXERCISE = re.compile(r"`{3,}\{exercise\}[^\n]*\n:label: (\S+)\n(.*?)\n`{3,}", re.S)
 GLUE_TEXT = re.compile(r"\{glue:text\}`(\w+)")
 GLUE_BLOCK = re.compile(r"```\{glue\} (\w+)")
+SEEDS = re.compile(r"\bseeds \d")
 
 
 def glued_names(nb) -> set[str]:
@@ -212,7 +214,7 @@ def experiment_exercise_problems(nb) -> list[str]:
     glued = glued_names(nb)
     problems = []
     for label, text in EXERCISE.findall(markdown):
-        if "--methods" not in text:
+        if "--methods" not in text and not SEEDS.search(text):
             continue
         times = GLUE_TEXT.findall(text)
         if not times or not set(times) <= glued:
@@ -244,3 +246,14 @@ def test_an_experiment_exercise_without_a_stored_outcome_is_caught():
         if cell.cell_type == "code":
             cell.outputs = []
     assert any("ex-hint-stage: its run time" in p for p in experiment_exercise_problems(nb))
+
+
+def test_an_experiment_exercise_run_by_function_arguments_is_held_to_the_same_rule():
+    nb = nbformat.read(BOOK / "09_your_own_models.ipynb", as_version=4)
+    assert not experiment_exercise_problems(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    problems = experiment_exercise_problems(nb)
+    assert any("ex-own-at: its run time" in p for p in problems)
+    assert any("ex-own-at: its solution" in p for p in problems)

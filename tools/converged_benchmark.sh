@@ -3,7 +3,7 @@
 # the order the book needs it: the ten methods at five seeds, FSP's fast optimization, the
 # thin-and-deep pair, the epoch-matched controls of both pairs, the diagnostics at three
 # seeds. Resumable: rows already in book/results/ are skipped, so it may run over several
-# sittings. About 2.3 minutes a run on two quiet cores (never time anything beside it).
+# sittings; chapter 8 prints what it costs on two cores (never time anything beside it).
 #
 #   HINTLEARN_DATA=/path/to/cifar10-jpeg bash tools/converged_benchmark.sh
 #
