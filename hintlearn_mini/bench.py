@@ -61,8 +61,8 @@ from .runs import cached_fit
 from .train import fit, make_optimizer, seed_everything
 from .zoo import profile_teacher
 
-__all__ = ["METHODS", "run_benchmark", "fast_optimization", "plateau", "step_costs", "plain_loop", "read_results", "accuracies", "run_times", "glue_experiment",
-           "main"]
+__all__ = ["METHODS", "run_benchmark", "fast_optimization", "plateau", "step_costs", "plain_loop", "read_results",
+           "accuracies", "run_times", "glue_experiment", "glue_outcome", "main"]
 
 FIELDS = ["method", "seed", "accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb", "profile",
           "teacher", "student", "precision", "epochs", "train_per_class"]
@@ -235,9 +235,7 @@ def run_times(rows: list[dict], profile: Profile, methods: list[str], student: s
 
     from .plots import ResultTable
 
-    seconds: dict[str, list[float]] = {}
-    for r in _rows_of(rows, profile, student, teacher):
-        seconds.setdefault(r["method"], []).append(float(r["wall_seconds"]))
+    seconds = _seconds(rows, profile, student, teacher)
     missing = [m for m in methods if m not in seconds]
     if missing:
         raise ValueError(f"run_times: no benchmark rows of {missing} for {profile.name}; "
@@ -249,15 +247,33 @@ def run_times(rows: list[dict], profile: Profile, methods: list[str], student: s
     return ResultTable(frame)
 
 
+def _seconds(rows: list[dict], profile: Profile, student=None, teacher=None) -> dict[str, list[float]]:
+    """``{method: [seconds each run trained]}`` of the rows :func:`accuracies` selects."""
+    seconds: dict[str, list[float]] = {}
+    for r in _rows_of(rows, profile, student, teacher):
+        seconds.setdefault(r["method"], []).append(float(r["wall_seconds"]))
+    return seconds
+
+
 def glue_experiment(name: str, rows: list[dict], profile: Profile, runs: list[str]) -> None:
+    """:func:`glue_outcome` of the benchmark's ``runs`` (rows as :func:`accuracies`
+    selects them, the first the baseline); an error names a method without rows."""
+    run_times(rows, profile, runs)  # the error for a method the file lacks
+    found, seconds = accuracies(rows, profile), _seconds(rows, profile)
+    glue_outcome(name, {m: found[m] for m in runs}, {m: seconds[m] for m in runs})
+
+
+def glue_outcome(name: str, results: dict[str, dict[int, float]], seconds: dict[str, list[float]],
+                 baselines=None) -> None:
     """Store what an experiment exercise quotes (``plots.glue``): ``<name>_minutes``, the
-    longest of its runs' :func:`run_times`, for the question, and ``<name>_outcome``, the
-    benchmark's paired table of ``runs`` against the first of them, for its solution."""
+    slowest method's fastest run (as :func:`run_times` counts), for the question, and
+    ``<name>_outcome``, the paired table of ``results`` (``{method: {seed: accuracy}}``)
+    against ``baselines`` (default: its first method), for the solution. ``seconds``:
+    each method's run times."""
     from . import plots
 
-    found = accuracies(rows, profile)
-    plots.glue(f"{name}_minutes", run_times(rows, profile, runs).data["minutes per run"].max())
-    plots.glue(f"{name}_outcome", plots.benchmark_table({m: found[m] for m in runs}, baselines=runs[:1]))
+    plots.glue(f"{name}_minutes", max(min(times) for times in seconds.values()) / 60)
+    plots.glue(f"{name}_outcome", plots.benchmark_table(results, baselines=baselines or list(results)[:1]))
 
 
 def _rows_of(rows: list[dict], profile: Profile, student: str | None, teacher: str | None) -> list[dict]:
