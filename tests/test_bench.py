@@ -101,6 +101,19 @@ def test_step_costs_are_speeds_against_the_plain_loop_and_kd():
         assert abs(row["speed_vs_plain"] * plain - row["images_per_s"]) <= 0.02 * row["images_per_s"] + rounding
 
 
+def test_first_run_at_a_seed_computes_its_teacher_logits_every_time(monkeypatch):
+    # a second measurement finds the first one's stores: "first run" must still compute
+    from hintlearn_mini.teacher_outputs import TeacherLogits
+    inputs = _inputs()
+    computed = []
+    compute = TeacherLogits.compute
+    monkeypatch.setattr(TeacherLogits, "compute", lambda self, epoch: computed.append(self.seed) or compute(self, epoch))
+    for _ in range(2):
+        computed.clear()
+        step_costs(dataclasses.replace(TINY, batch_size=8), inputs["teacher"], inputs["train_set"], rounds=1)
+    assert computed.count(1000) == 2, computed  # both epochs of the first-run measurement, again
+
+
 @pytest.fixture
 def tiny_cifar100(tmp_path):
     """CIFAR-100's layout in miniature: 100 classes, one train and one test JPEG each."""

@@ -104,6 +104,39 @@ def test_fsp_matrix_pools_the_larger_map():
     torch.testing.assert_close(fsp_matrix(f1, f2), fsp_matrix(F.adaptive_avg_pool2d(f1, 4), f2))
 
 
+def test_fsp_matrix_gradients_match_autograd():
+    # fsp_matrix writes its backward pass out (losses._PositionSum): its gradients must
+    # be autograd's of the same sum, with and without pooling, in either layout
+    torch.manual_seed(0)
+    for size in (4, 2):
+        for layout in (torch.contiguous_format, torch.channels_last):
+            f1 = torch.randn(2, 3, 4, 4).contiguous(memory_format=layout).requires_grad_()
+            f2 = torch.randn(2, 5, size, size).contiguous(memory_format=layout).requires_grad_()
+            weights = torch.randn(2, 3, 5)
+            (fsp_matrix(f1, f2) * weights).sum().backward()
+            pooled = F.adaptive_avg_pool2d(f1, size)
+            reference = torch.einsum("bihw,bjhw->bij", pooled, f2) / size ** 2
+            expected = torch.autograd.grad((reference * weights).sum(), (f1, f2))
+            torch.testing.assert_close(f1.grad, expected[0])
+            torch.testing.assert_close(f2.grad, expected[1])
+
+
+def test_fsp_matrix_gradients_come_back_channels_last():
+    # both gradients in the maps' own layout, so no conversion where they join the
+    # network's gradients (the one that cost FSP a fifth of its step, bench
+    # --step-costs). Seen by hooks on maps inside a graph: a leaf's .grad is
+    # converted to the leaf's layout anyway
+    torch.manual_seed(0)
+    leaves = [torch.randn(2, c, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
+              for c in (3, 5)]
+    maps, grads = [leaf.clone() for leaf in leaves], []
+    for m in maps:
+        m.register_hook(grads.append)
+    fsp_matrix(*maps).square().sum().backward()
+    for g in grads:
+        assert g.is_contiguous(memory_format=torch.channels_last), g.stride()
+
+
 def test_fsp_loss_sums_pairwise_means():
     torch.manual_seed(0)
     s = [(torch.randn(2, 3, 4, 4), torch.randn(2, 5, 4, 4)), (torch.randn(2, 5, 4, 4), torch.randn(2, 6, 2, 2))]
