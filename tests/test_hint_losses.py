@@ -123,7 +123,7 @@ def test_fsp_matrix_gradients_match_autograd():
 
 def test_fsp_matrix_gradients_come_back_channels_last():
     # both gradients in the maps' own layout, so no conversion where they join the
-    # network's gradients (the one that cost FSP a fifth of its step, bench
+    # network's gradients (more than half of FSP's overhead over KD's step, bench
     # --step-costs). Seen by hooks on maps inside a graph: a leaf's .grad is
     # converted to the leaf's layout anyway
     torch.manual_seed(0)
