@@ -367,18 +367,22 @@ def plain_loop(student: torch.nn.Module, teacher: torch.nn.Module, train_set, ba
     return len(train_set) / (time.perf_counter() - start)
 
 
+SPEED_EPOCHS = 2  # a speed is the last of these epochs; the first warms up
+
+
 def _epoch_speed(module, profile: Profile, train_set, seed: int, **overrides) -> float:
-    """Images per second of the second of two epochs of ``fit`` (the first warms up)."""
-    kwargs = dict(fit_kwargs(profile), epochs=2, eval_every=None, **overrides)
+    """Images per second of the last of ``SPEED_EPOCHS`` epochs of ``fit``."""
+    kwargs = dict(fit_kwargs(profile), epochs=SPEED_EPOCHS, eval_every=None, **overrides)
     history = fit(module, train_set, None, seed=seed, progress=False, **kwargs)
     return len(train_set) / history.epochs[-1]["seconds"]
 
 
-def _forget_stored_logits(teacher, train_set, seed: int, profile: Profile, epochs: int = 2) -> None:
-    """Delete a seed's stored teacher logits (its first ``epochs``), so that the next KD
-    run at that seed computes them: a first run, even if an earlier measurement stored them."""
+def _forget_stored_logits(teacher, train_set, seed: int, profile: Profile) -> None:
+    """Delete a seed's stored teacher logits (the epochs ``_epoch_speed`` trains), so that
+    the next KD run at that seed computes them: a first run, even if an earlier
+    measurement stored them."""
     store = TeacherLogits(teacher, train_set, seed, profile.resolved_precision(), profile.device)
-    for epoch in range(1, epochs + 1):  # fit counts epochs from 1
+    for epoch in range(1, SPEED_EPOCHS + 1):  # fit counts epochs from 1
         store.path(epoch).unlink(missing_ok=True)
 
 
