@@ -6,8 +6,10 @@ in ``$HINTLEARN_CACHE/runs/`` and a later chapter that asks for exactly the same
 reads it back instead of training it again.
 
 "Exactly the same" is decided by a key over everything that determines the numbers:
-the module's full ``repr`` (architecture and the method's hyper-parameters, which every
-``Distiller`` prints), its initial weights, the teacher's weights, the seed, the profile
+the module's full ``repr`` (its architecture), the arguments a ``Distiller`` was built
+with (recorded once by the base class, ``Distiller.arguments``: every keyword of every
+method, tensors by their content), the number of CPU threads (the same seed gives other
+digits at one and at two threads), its initial weights, the teacher's weights, the seed, the profile
 with the precision it resolves to on this machine, the content of the training and test
 data (``ImageSet.fingerprint``), and a fingerprint of the package's training code
 (``TRAINING_SOURCES``) and shipped weights, so any change to what a run computes trains
@@ -35,7 +37,8 @@ import json
 import os
 from pathlib import Path
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .data import ImageSet, cache_dir
@@ -141,12 +144,32 @@ def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet,
     for plan in ("seeds", "pairs"):  # which runs an experiment makes, not what one computes
         settings.pop(plan)
     blob = json.dumps({
-        "module": repr(module), "seed": seed, "profile": settings,
+        "module": repr(module), "arguments": _plain(getattr(module, "arguments", {})),
+        "threads": torch.get_num_threads(), "seed": seed, "profile": settings,
         "initial_weights": weights_fingerprint(module),  # the student's, adapters' and teacher's
         "train": train_set.fingerprint(), "test": test_set.fingerprint(),
         "source": source_fingerprint(run_sources(module)),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _plain(value):
+    """A method's argument as JSON the key can hash: numbers, strings and None as they
+    are, sequences and dicts element by element, a tensor by its dtype, shape and a
+    sha256 of its values. Anything else is an error: a key must never guess."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Tensor):
+        data = value.detach().cpu().contiguous()
+        return {"dtype": str(data.dtype), "shape": list(data.shape),
+                "sha256": hashlib.sha256(data.numpy().tobytes()).hexdigest()}
+    raise TypeError(f"run_key: cannot key on an argument of type {type(value).__name__} ({value!r}); "
+                    f"give the method numbers, strings, sequences or tensors, or teach runs._plain "
+                    f"this type")
 
 
 def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: int, profile: Profile,

@@ -87,3 +87,70 @@ def test_a_chapters_closing_line_adds_the_training_time_of_the_runs_it_read_back
     assert "; 3 runs were read from the run cache" in runs.report_time(start, PROFILES["laptop"])
     monkeypatch.setattr(runs, "cache_savings", lambda: (0, 0.0))
     assert runs.report_time(start, PROFILES["laptop"]).endswith("also its time with an empty cache")
+
+
+def _another_value(value):
+    """A different valid value of a method's keyword, by the type of its default."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1  # a stage 2 -> 3, p 2 -> 3, K, a dimension
+    if isinstance(value, float):
+        return 2 * value if value else 0.5
+    if isinstance(value, tuple):
+        return value[:-1]  # stages (1, 2, 3) -> (1, 2)
+    if isinstance(value, torch.Tensor):
+        return value.roll(1)
+    if value is None:
+        return 1
+    raise AssertionError(f"no other value known for {value!r}: extend _another_value")
+
+
+def _every_method():
+    from hintlearn_mini import methods
+
+    return [c for c in vars(methods).values()
+            if isinstance(c, type) and issubclass(c, methods.Distiller) and c is not methods.Distiller]
+
+
+def test_every_keyword_of_every_method_is_in_the_run_key():
+    import inspect
+
+    from hintlearn_mini.runs import run_key
+    from hintlearn_mini.train import seed_everything
+
+    data = random_images(32)
+    required = {"train_labels": data.labels}  # CRD's, without a default
+
+    def key(method, arguments):
+        seed_everything(0)  # the same initial weights (and CRD's drawn seed) every time
+        module = method(build_model("resnet8"), build_model("resnet8"), **arguments)
+        return module, run_key(module, 0, TINY, data, data)
+
+    methods = _every_method()
+    assert len(methods) >= 6
+    for method in methods:
+        parameters = list(inspect.signature(method.__init__).parameters.values())[3:]  # self, student, teacher
+        base = {p.name: required[p.name] if p.default is inspect.Parameter.empty else p.default
+                for p in parameters}
+        module, base_key = key(method, {n: v for n, v in base.items() if n in required})
+        assert list(module.arguments) == [p.name for p in parameters], method.__name__
+        assert key(method, base)[1] == base_key, f"{method.__name__}: the same arguments, another key"
+        for name, value in base.items():
+            changed = key(method, dict(base, **{name: _another_value(value)}))[1]
+            assert changed != base_key, f"{method.__name__}({name}=...) changed, the run key did not"
+
+
+def test_the_thread_count_is_in_the_run_key():
+    from hintlearn_mini.runs import run_key
+
+    data, threads = random_images(32), torch.get_num_threads()
+    module = build_model("resnet8")
+    try:
+        torch.set_num_threads(1)
+        one = run_key(module, 0, TINY, data, data)
+        torch.set_num_threads(2)
+        two = run_key(module, 0, TINY, data, data)
+    finally:
+        torch.set_num_threads(threads)
+    assert one != two

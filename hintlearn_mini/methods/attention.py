@@ -44,6 +44,3 @@ class AttentionTransfer(Distiller):
         losses = {"at": self.beta * at}
         losses.update(output_terms(logits, y, teacher_logits, self.ce_weight, self.kd_weight, self.T))
         return logits, losses
-
-    def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
-        return f"stages={self.stages}, beta={self.beta}, p={self.p}, ce_weight={self.ce_weight}, kd_weight={self.kd_weight}, T={self.T}"

@@ -11,6 +11,7 @@ statistics never move. Its forward pass runs under ``torch.no_grad()``.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -29,18 +30,32 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 class Distiller(nn.Module):
-    """Base class: ``Distiller(student, teacher)``; subclasses implement ``forward``."""
+    """Base class: ``Distiller(student, teacher)``; subclasses implement ``forward``.
+
+    Every distiller records the arguments it was built with, other than its networks,
+    in ``self.arguments`` (defaults filled in, in the order of the signature): its
+    ``repr`` prints them, and the run cache (``hintlearn_mini.runs.run_key``) keys on
+    them, so a method never has to list its hyper-parameters a second time.
+    """
 
     # True for a method that reads only the teacher's logits (KD): the training loop
     # may then hand it the logits stored for this epoch's views
     # (hintlearn_mini.teacher_outputs) instead of running the teacher on every batch.
     reads_teacher_logits = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_arguments(cls.__init__)
+
     def __init__(self, student: nn.Module, teacher: nn.Module):
         super().__init__()
         self.student = student
         self.teacher = freeze(teacher)
         self.stored_teacher_logits: Tensor | None = None  # (N, classes), set by fit per epoch
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={_describe(value)}" for name, value in self.arguments.items())
 
     def train(self, mode: bool = True) -> "Distiller":
         super().train(mode)
@@ -70,6 +85,34 @@ class Distiller(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x, y, index)")
+
+
+def _recording_arguments(init):
+    """``init`` that then stores its call's arguments, networks left out, in
+    ``self.arguments``. The outermost ``__init__`` returns last, so the class that was
+    built has the last word over the bases it calls through ``super().__init__``."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = {}
+        for name, value in list(bound.arguments.items())[1:]:  # self left out
+            if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                arguments.update(value)
+            elif not isinstance(value, nn.Module):  # networks: in repr and in their weights
+                arguments[name] = value
+        self.__dict__["arguments"] = arguments
+    return recording_init
+
+
+def _describe(value) -> str:
+    """An argument as ``repr`` shows it: a tensor by its shape, not its values."""
+    if isinstance(value, Tensor):
+        return f"<tensor {tuple(value.shape)}, {str(value.dtype).removeprefix('torch.')}>"
+    return repr(value)
 
 
 def probe_features(model: nn.Module, input_size: int = 32):

@@ -129,7 +129,7 @@ class CRD(Distiller):
         pool = n_data - int(torch.bincount(train_labels).max())
         if k > pool:
             warnings.warn(f"CRD: K={k} negatives requested but the training set has only {pool} samples "
-                          f"outside the largest class; using K={pool}.", stacklevel=2)
+                          f"outside the largest class; using K={pool}.", stacklevel=3)  # the caller of CRD(...)
             k = pool
         self.register_buffer("train_labels", train_labels.clone(), persistent=False)
         self.embed_student = Embed(probe_features(student).pooled.shape[1], dim)
@@ -158,8 +158,3 @@ class CRD(Distiller):
             losses = {"crd": self.beta * (nce_loss(p_t, n) + nce_loss(p_s, n))}
         losses.update(output_terms(logits, y, teacher_logits, self.ce_weight, self.kd_weight, self.T))
         return logits, losses
-
-    def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
-        return (f"k={self.k}, tau={self.memory.tau}, momentum={self.memory.momentum}, beta={self.beta}, "
-                f"ce_weight={self.ce_weight}, kd_weight={self.kd_weight}, T={self.T}, n_data={self.memory.n_data}"
-                + (", in_batch=True" if self.in_batch else ""))

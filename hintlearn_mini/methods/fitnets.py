@@ -82,6 +82,3 @@ class FitNets(Distiller):
         student = self.student
         modules = [student.conv1, getattr(student, "bn1", nn.Identity()), *student.stages[:self.stage], self.regressor]
         return [p for m in modules for p in m.parameters()]
-
-    def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
-        return f"stage={self.stage}, beta={self.beta}, ce_weight={self.ce_weight}, kd_weight={self.kd_weight}, T={self.T}"

@@ -54,6 +54,3 @@ class FSP(Distiller):
         student = self.student
         modules = [student.conv1, getattr(student, "bn1", nn.Identity()), student.stages]
         return [p for m in modules for p in m.parameters()]
-
-    def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
-        return f"weight={self.weight}, ce_weight={self.ce_weight}"

@@ -29,6 +29,3 @@ class KD(Distiller):
             "ce": self.ce_weight * ce_loss(logits, y),
             "kd": self.kd_weight * kd_loss(logits, teacher_logits, self.T),
         }
-
-    def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
-        return f"T={self.T}, ce_weight={self.ce_weight}, kd_weight={self.kd_weight}"

@@ -157,7 +157,3 @@ class ReviewKD(Distiller):
         losses = {"hcl": self.weight * ramp * hcl_loss(fused, self.teacher_taps(teacher_feats))}
         losses.update(output_terms(logits, y, ce_weight=self.ce_weight))
         return logits, losses
-
-    def extra_repr(self) -> str:  # printed by repr(): the run cache keys on it
-        return (f"weight={self.weight}, warmup={self.warmup}, ce_weight={self.ce_weight}"
-                + ("" if self.with_review else ", review=False"))
