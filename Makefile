@@ -46,7 +46,10 @@ book: $(STAMP)
 linkcheck: $(STAMP)
 	$(BIN)/jupyter-book build . --builder linkcheck
 
+# tools/chromium.py first: the browser checks' Chromium, installed when none is found
+# (Playwright's own download, else Debian's through apt-get as root, else a clear error).
 test: $(STAMP)
+	$(BIN)/python tools/chromium.py
 	HINTLEARN_PROFILE=quick $(BIN)/python -m pytest
 
 chapter: $(STAMP)

@@ -1,7 +1,8 @@
 """Every page of a fresh build as a reader sees it, in headless Chromium (tools/pages.py).
 
-At a 1280-px window: math typeset, figures loaded with descriptive alt texts, nothing
-scrolling sideways, no request leaving the folder, headings in order, no serious or
+At a 1280-px window: math typeset and no raw TeX left (collapsed solutions included),
+figures loaded with descriptive alt texts, nothing scrolling sideways, no numbers touching
+in a table row, no request leaving the folder, headings in order, no serious or
 critical axe-core violation, the launch and download buttons on notebook pages (none
 in the learner edition), and the search page finding a word offline.
 """
@@ -65,6 +66,38 @@ def test_the_checks_catch_a_broken_page(tmp_path):
                      "request leaves the folder: https://example.invalid/far.png", "no Colab launch button"):
         assert expected in problems, f"the checks missed {expected!r}; they found:\n{problems}"
     assert report["search"] == ["the search page finds nothing for 'distillation'"]
+
+
+# Raw TeX where a reader sees it and where a collapsed solution keeps it; tables whose
+# numbers touch (no padding) and whose numbers do not. Code, pre and words are no TeX.
+TEX_AND_TABLES_PAGE = r"""<!DOCTYPE html><html lang="en"><head><title>TeX and tables</title></head>
+<body><main><article><h1>TeX and tables</h1>
+<ul><li><p>\frac{Q_T^j}{\lVert Q_T^j \rVert_2} a list item that was half an equation</p></li></ul>
+<p>Inline dollars $x^2$ left as they were, and <code>$HINTLEARN_CACHE</code> in code.</p>
+<div class="solution dropdown" style="display: none"><p>Hidden: \(\beta\) never typeset.</p></div>
+<details><summary>Closed</summary><p>Q = \mathrm{vec}(A) inside a closed details.</p></details>
+<pre>y = r"\frac{a}{b}"  # code may hold TeX</pre>
+<table style="border-collapse: collapse"><tr><th style="padding: 0">sd</th><th style="padding: 0">Δ</th></tr>
+<tr><td style="padding: 0">0.64</td><td style="padding: 0">18.13</td><td style="padding: 0">-4.05</td>
+<td style="padding: 0">clearly</td><td style="padding: 0">5</td></tr></table>
+<table><tr><td style="padding: 0 0.5em">0.66</td><td style="padding: 0 0.5em">24.62</td></tr></table>
+</article></main></body></html>"""
+
+
+def test_the_checks_catch_raw_tex_anywhere_and_numbers_that_touch(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "tex.html").write_text(TEX_AND_TABLES_PAGE, encoding="utf-8")
+    (site / "search.html").write_text("<html><body><div id='search-results'>did not match</div></body></html>")
+    problems = pages.check_site(site, notebooks=set()).get("tex", [])
+    raw = [p for p in problems if p.startswith("raw TeX")]
+    touching = [p for p in problems if p.startswith("numbers touch")]
+    for expected in (r"\frac{Q_T^j}", "$x^2$", r"\(\beta\)", r"\mathrm{vec}"):
+        assert any(repr(expected)[1:-1] in p for p in raw), (
+            f"the checks missed raw TeX {expected!r}; they found:\n{problems}")
+    assert len(raw) == 4, f"code, pre or plain words read as TeX:\n{raw}"
+    assert len(touching) == 2 and '"0.64" | "18.13"' in touching[0] and '"18.13" | "-4.05"' in touching[1], (
+        f"numbers in neighbouring cells: only the unpadded pairs touch:\n{touching}")
 
 
 def test_no_chromium_is_a_clear_error(tmp_path, monkeypatch):

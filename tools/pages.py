@@ -6,7 +6,10 @@
 The pages are served from their folder on a local port (as a web host would serve
 them), opened one by one, and checked after MathJax has typeset them:
 
-* math typeset: every ``.math`` element holds MathJax's output, no raw TeX is left;
+* math typeset: every ``.math`` element holds MathJax's output, and no raw TeX is left
+  anywhere in the page's text (hidden solutions included);
+* tables: numbers in neighbouring cells of a row never touch (a gap of at least
+  ``MIN_CELL_GAP_PX`` between their text);
 * figures: every image loaded, and its alt text describes it (not a file name);
 * nothing scrolls sideways: no code block, output or table wider than its box;
 * no request leaves the folder (the book works offline);
@@ -17,19 +20,22 @@ them), opened one by one, and checked after MathJax has typeset them:
 * the search page finds a word of the book, offline.
 
 Chromium: ``$HINTLEARN_CHROMIUM`` (a path, or ``playwright`` for Playwright's own
-download), else Debian's ``/usr/bin/chromium`` when present (Playwright's own browser
-download cannot run everywhere), else Playwright's own.
+download), else a ``chromium`` on the PATH (Debian's), else Playwright's own; see
+``tools/chromium.py``, which `make test` runs first to install one where none is found.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import http.server
-import os
 import re
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ is not a package
+import chromium  # noqa: E402  (which Chromium to drive, and how to get one)
 
 WINDOW = {"width": 1280, "height": 900}
 SERIOUS = ("serious", "critical")
@@ -41,7 +47,7 @@ REDIRECT = re.compile(r"<meta[^>]+http-equiv=[\"']refresh", re.IGNORECASE)  # in
 SIDEWAYS_JS = """() => {
   const boxes = document.querySelectorAll(
     'article div.highlight pre, article div.cell_output pre, article div.output pre, '
-    + 'article div.cell_output, article table, article div.math');
+    + 'article div.cell_output, article div.output, article table, article div.math');
   const wide = [];
   for (const el of boxes) {
     if (el.scrollWidth > el.clientWidth + 1) {
@@ -66,22 +72,59 @@ MATH_JS = """async () => {
   return raw;
 }"""
 
+# TeX that MathJax left as text, anywhere in the page's DOM (collapsed solutions too):
+# $...$ pairs, \commands and \( \) \[ \] delimiters, outside code and typeset math. The
+# .math elements are MATH_JS's; this finds what never became one (a line of inline math
+# that starts with "- " turns into a list item and loses its dollars).
+RAW_TEX_JS = r"""async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const tex = /\$\$?[^$\s](?:[^$]*[^$\s])?\$|\\[A-Za-z]{2,}|\\[()[\]]/;
+  const skip = 'script, style, noscript, template, textarea, code, pre, kbd, samp, '
+    + 'mjx-container, .math, .highlight';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const raw = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const match = tex.exec(node.data);
+    if (match && !node.parentElement.closest(skip)) {
+      const start = Math.max(0, match.index - 20);
+      raw.push(node.data.slice(start, start + 60).replace(/\s+/g, ' ').trim());
+    }
+  }
+  return raw;
+}"""
+
+# Numbers in neighbouring cells of a table row whose text boxes (measured, not their
+# cells) are closer than `minGap` px: "0.64" beside "18.13" reads "0.6418.13".
+TOUCHING_JS = """(minGap) => {
+  const text = (cell) => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    return range.getBoundingClientRect();
+  };
+  const touching = [];
+  for (const row of document.querySelectorAll('article tr')) {
+    const cells = Array.from(row.children).filter(c => c.matches('td, th'));
+    for (let i = 0; i + 1 < cells.length; i++) {
+      const left = cells[i].textContent.trim(), right = cells[i + 1].textContent.trim();
+      if (!/[0-9]$/.test(left) || !/^[-−+]?[0-9]/.test(right)) continue;
+      const a = text(cells[i]), b = text(cells[i + 1]);
+      if (a.width === 0 || b.width === 0) continue;  // not laid out (a collapsed block)
+      const gap = b.left - a.right;
+      if (gap < minGap) touching.push(`"${left}" | "${right}" ${gap.toFixed(1)}px apart`);
+    }
+  }
+  return touching;
+}"""
+MIN_CELL_GAP_PX = 6  # about a space and a half of the output tables' text
+
 IMAGES_JS = """() => Array.from(document.querySelectorAll('article img')).map(img => ({
   src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
   loaded: img.complete && img.naturalWidth > 0}))"""
 
 HEADINGS_JS = """() => Array.from(document.querySelectorAll('article h1, article h2, article h3, '
   + 'article h4, article h5, article h6')).map(h => [Number(h.tagName[1]), h.innerText.trim()])"""
-
-
-def chromium_path() -> str | None:
-    """Which Chromium to drive: ``$HINTLEARN_CHROMIUM``, Debian's, or Playwright's (None)."""
-    chosen = os.environ.get("HINTLEARN_CHROMIUM", "")
-    if chosen == "playwright":  # Playwright's own download (`playwright install chromium`)
-        return None
-    if chosen:
-        return chosen
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None
 
 
 @contextmanager
@@ -127,6 +170,9 @@ def page_problems(page, url: str, base: str, notebook: bool, learner: bool, axe)
             if not request.url.startswith((base, "data:", "blob:", "about:")) else None)
     page.goto(url, wait_until="load")
     problems = [f"math not typeset: {raw!r}" for raw in page.evaluate(MATH_JS)]
+    problems += [f"raw TeX in the page: {raw!r}" for raw in page.evaluate(RAW_TEX_JS)]
+    problems += [f"numbers touch in a table row: {pair}"
+                 for pair in page.evaluate(TOUCHING_JS, MIN_CELL_GAP_PX)]
     for image in page.evaluate(IMAGES_JS):
         if not image["loaded"]:
             problems.append(f"image did not load: {image['src']}")
@@ -178,13 +224,10 @@ def check_site(html: Path, notebooks: set[str], learner: bool = False) -> dict[s
     axe = Axe()
     with serve(html) as base, sync_playwright() as playwright:
         try:
-            browser = playwright.chromium.launch(executable_path=chromium_path(),
-                                                 args=["--no-sandbox", "--disable-gpu"])
+            browser = chromium.launch(playwright)
         except Exception as error:  # playwright's Error: no browser where it looked
-            raise RuntimeError(
-                f"no Chromium to check the pages with ({str(error).splitlines()[0][:200]}). Install "
-                "Debian's (`apt-get install chromium`, which .ci/run does), or Playwright's own "
-                "(`.venv/bin/playwright install chromium`), or point HINTLEARN_CHROMIUM at one.") from error
+            raise RuntimeError(f"{chromium.NO_CHROMIUM} ({str(error).splitlines()[0][:200]}). "
+                               f"{chromium.HOW_TO_GET_ONE}") from error
         try:
             for name in pages:
                 page = browser.new_page(viewport=WINDOW)
