@@ -1,9 +1,8 @@
 """CIFAR-10 / CIFAR-100 as uint8 tensors and class-balanced subsets.
 
 The book trains on a CPU, so images are decoded once into a ``(N, 3, 32, 32)`` uint8
-tensor (cached in a file); augmentation and batching (``hintlearn_mini.views``, also
-importable from here) run on whole batches of tensors instead of one PIL image at a
-time.
+tensor (cached in a file); augmentation and batching (``hintlearn_mini.views``) run on
+whole batches of tensors instead of one PIL image at a time.
 
 Where the data comes from, in this order:
 
@@ -27,21 +26,13 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import Tensor
 
-# What a run *sees* of the data (views, batches, CRD's negatives) lives in views.py, whose
-# code the run cache fingerprints; this module only loads and selects images, whose
-# content the run cache fingerprints instead (ImageSet.fingerprint). Re-exported here.
-from .views import (CIFAR_MEAN, CIFAR_STD, Views, apply_views, augment, batches,  # noqa: E402,F401
-                    contrast_indices, epoch_views, normalize, random_views)
-
 __all__ = [
-    "ImageSet", "load_cifar", "balanced_subset", "batches", "augment", "normalize",
-    "cache_dir", "DataNotFoundError", "DataFolderError", "IMAGE_EXTENSIONS", "atomic_save", "CIFAR_MEAN", "CIFAR_STD", "contrast_indices",
-    "Views", "random_views", "epoch_views", "apply_views",
+    "ImageSet", "load_cifar", "balanced_subset", "cache_dir", "DataNotFoundError", "DataFolderError",
+    "IMAGE_EXTENSIONS", "atomic_save",
 ]
 
 _TORCHVISION_FOLDER = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}

@@ -1,4 +1,4 @@
-"""Figures and result tables that several chapters share (matplotlib, pandas).
+"""Figures that several chapters share (matplotlib); the result tables are in ``tables.py``.
 
 Every function draws on a new figure and returns it, so a notebook cell ends with the
 figure and nothing else is needed to show it.
@@ -13,13 +13,10 @@ from torch import Tensor
 
 from .data import ImageSet
 from .models import Features
-from .stats import paired_interval
-from .stats import verdict as stats_verdict
+from .stats import compare
 
-__all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies",
-           "ResultTable", "accuracy_table", "compare", "comparison_table", "benchmark_table",
-           "plot_differences", "verdict", "plot_soft_targets", "plot_plateau",
-           "plot_hint_fit", "glue"]
+__all__ = ["show_images", "plot_feature_shapes", "plot_histories", "plot_accuracies", "plot_differences",
+           "plot_soft_targets", "plot_plateau", "plot_hint_fit"]
 
 
 def show_images(data: ImageSet, count: int = 20, columns: int = 10, seed: int = 0):
@@ -107,158 +104,22 @@ def plot_accuracies(results: dict[str, list[float]], reference: dict[str, float]
     return fig
 
 
-def _by_seed(values, seeds) -> dict[int, float]:
-    """A row as {seed: accuracy}: a dict already is one; a list holds the first seeds
-    of ``seeds`` in order."""
-    if isinstance(values, dict):
-        return {int(s): float(v) for s, v in values.items()}
-    if seeds is None:
-        raise ValueError("a row given as a list needs the seeds it ran with: pass seeds=")
-    seeds = list(seeds)
-    if len(values) > len(seeds):
-        raise ValueError(f"a row has {len(values)} values for the {len(seeds)} seeds {seeds}")
-    return dict(zip(seeds, map(float, values)))
-
-
-class ResultTable:
-    """A table of results: a rendered HTML table as a notebook cell's last expression,
-    aligned text under ``print``; two decimals, "–" where a seed did not run.
-    ``.data`` is the ``pandas.DataFrame`` itself."""
-
-    def __init__(self, frame):
-        self.data = frame
-
-    def _repr_html_(self) -> str:
-        return self.data.style.format(precision=2, na_rep="–").to_html()
-
-    def __str__(self) -> str:
-        return self.data.to_string(float_format=lambda v: f"{v:.2f}", na_rep="–")
-
-    __repr__ = __str__
-
-
-def glue(name: str, value) -> None:
-    """Store ``value`` (a number, a :class:`ResultTable`, a figure) under ``name`` for the
-    page's text to quote: ``{glue:text}`name:.1f``` inline, or a ``{glue} name``
-    directive, as in an exercise's solution (myst-nb's glue, shown nowhere else). Outside
-    the book's build (on Colab, where myst-nb is not installed) no page quotes it, and
-    nothing is stored."""
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        return
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
-        value = value.item()  # a NumPy or torch scalar: its repr would not format
-    myst_glue(name, value, display=False)
-
-
-def accuracy_table(results: dict, seeds=None):
-    """A :class:`ResultTable` (``.data`` is the ``DataFrame``): a row per
-    method with its accuracy at every seed, the number of seeds ``n``, mean and sd.
-
-    ``results`` maps a method to ``{seed: accuracy}``, or to a list of accuracies in the
-    order of ``seeds`` (a shorter list ran the first seeds only; its other cells are
-    empty). Means of rows with other seeds do not compare: use :func:`comparison_table`.
-    """
-    import pandas as pd
-
-    rows = {label: _by_seed(values, seeds) for label, values in results.items()}
-    columns = sorted({s for row in rows.values() for s in row})
-    if seeds is not None:
-        extra = [s for s in columns if s not in list(seeds)]
-        if extra:
-            raise ValueError(f"accuracy_table: seeds {extra} are not among the seeds {list(seeds)}")
-        columns = list(seeds)
-    frame = pd.DataFrame([[row.get(s, float("nan")) for s in columns] for row in rows.values()],
-                         index=pd.Index(list(rows), name="method"),
-                         columns=[f"seed {s}" for s in columns])
-    frame["n"] = [len(row) for row in rows.values()]
-    frame["mean"] = [statistics.mean(row.values()) for row in rows.values()]
-    frame["sd"] = [statistics.stdev(row.values()) if len(row) > 1 else float("nan") for row in rows.values()]
-    return ResultTable(frame)
-
-
-def compare(results: dict, name: str, base: str, seeds=None) -> dict:
-    """``name`` against ``base`` over the seeds both ran: ``{"seeds", "difference", "low",
-    "high", "verdict", "wins"}`` (the paired 95 % interval of ``stats.paired_interval``;
-    ``low``/``high`` are NaN and the verdict says so with fewer than two shared seeds)."""
-    a, b = _by_seed(results[name], seeds), _by_seed(results[base], seeds)
-    shared = sorted(set(a) & set(b))
-    if not shared:
-        raise ValueError(f"{name!r} and {base!r} share no seed ({sorted(a)} vs {sorted(b)}): "
-                         "run them on the same seeds to compare them")
-    diffs = [a[s] - b[s] for s in shared]
-    row = {"seeds": len(shared), "difference": statistics.mean(diffs), "low": float("nan"),
-           "high": float("nan"), "wins": f"{sum(d > 0 for d in diffs)} of {len(shared)}"}
-    if len(shared) > 1:
-        _, row["low"], row["high"] = paired_interval([a[s] for s in shared], [b[s] for s in shared])
-        row["verdict"] = stats_verdict(row["low"], row["high"])
-    else:
-        row["verdict"] = "one seed: no interval"
-    return row
-
-
-def comparison_table(results: dict, comparisons, seeds=None):
-    """A :class:`ResultTable` of paired comparisons, one row per ``(method, baseline)`` in
-    ``comparisons``: shared seeds, mean difference, its 95 % interval, the verdict
-    ("clearly above/below" only when the interval excludes zero) and on how many seeds
-    the method won. ``results`` as for :func:`accuracy_table`."""
-    import pandas as pd
-
-    rows = [{"method": name, "against": base, **compare(results, name, base, seeds)}
-            for name, base in comparisons]
-    frame = pd.DataFrame(rows).set_index(["method", "against"])
-    return ResultTable(frame[["seeds", "difference", "low", "high", "verdict", "wins"]])
-
-
-def benchmark_table(results: dict, baselines=("student alone", "KD"), seeds=None):
-    """A :class:`ResultTable` with one row per method: its seeds ``n``, mean and sd, and
-    for each baseline the paired difference over the seeds both ran with its 95 %
-    interval ``[low, high]`` and the verdict. A baseline's own row leaves its column
-    empty. ``results`` as for :func:`accuracy_table` (e.g. ``bench.accuracies``)."""
-    import pandas as pd
-
-    table = {}
-    for name, values in results.items():
-        row = _by_seed(values, seeds)
-        line = {("", "n"): len(row), ("", "mean"): statistics.mean(row.values()),
-                ("", "sd"): statistics.stdev(row.values()) if len(row) > 1 else float("nan")}
-        for base in baselines:
-            if base not in results:
-                raise ValueError(f"benchmark_table: no rows of the baseline {base!r}; "
-                                 f"methods: {', '.join(results)}")
-            c = compare(results, name, base, seeds) if name != base else {}
-            line[f"vs {base}", "Δ"] = c.get("difference", float("nan"))
-            line[f"vs {base}", "95 % interval"] = (f"[{c['low']:+.2f}, {c['high']:+.2f}]"
-                                                   if c and c["seeds"] > 1 else "")
-            line[f"vs {base}", "verdict"] = c.get("verdict", "")
-        table[name] = line
-    frame = pd.DataFrame.from_dict(table, orient="index")
-    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-    frame.index.name = "method"
-    return ResultTable(frame)
-
-
-def plot_differences(results: dict, base: str, seeds=None, title: str = ""):
-    """Each method's paired difference from ``base`` over the seeds both ran: one dot
-    per seed, the mean as a bar and its 95 % interval as a line, n in the label. A
-    method is clearly above or below ``base`` only where its line misses zero."""
+def plot_differences(results: dict, base: str, title: str = ""):
+    """Each method's paired difference from ``base`` over the seeds both ran
+    (:func:`stats.compare`; ``results``: ``{method: {seed: accuracy}}``): one dot per
+    seed, the mean as a bar and its 95 % interval as a line, n in the label. A method is
+    clearly above or below ``base`` only where its line misses zero."""
     names = [name for name in results if name != base]
     fig, ax = plt.subplots(figsize=(6.8, 0.34 * len(names) + 1.2))
     labels = []
     for i, name in enumerate(names):
-        a, b = _by_seed(results[name], seeds), _by_seed(results[base], seeds)
-        shared = sorted(set(a) & set(b))
-        diffs = [a[s] - b[s] for s in shared]
-        labels.append(f"{name} (n={len(shared)})")
+        c = compare(results, name, base)
+        labels.append(f"{name} (n={c.n})")
         y = len(names) - 1 - i
-        mean = statistics.mean(diffs)
-        ax.scatter(diffs, [y] * len(diffs), color="grey", s=10, zorder=3)
-        if len(shared) > 1:
-            _, low, high = paired_interval([a[s] for s in shared], [b[s] for s in shared])
-            clear = low > 0 or high < 0
-            ax.plot([low, high], [y, y], color="C3" if clear else "C0", linewidth=2.5)
-        ax.scatter([mean], [y], marker="|", s=200, color="black", zorder=4)
+        ax.scatter(c.differences, [y] * c.n, color="grey", s=10, zorder=3)
+        clear = c.verdict != "within the noise"
+        ax.plot([c.low, c.high], [y, y], color="C3" if clear else "C0", linewidth=2.5)
+        ax.scatter([c.difference], [y], marker="|", s=200, color="black", zorder=4)
     ax.set_yticks(range(len(names)), list(reversed(labels)), fontsize=9)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(f"test accuracy minus {base}'s, same seed (points)")
@@ -267,34 +128,6 @@ def plot_differences(results: dict, base: str, seeds=None, title: str = ""):
                           "(red: excludes zero)", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def verdict(results: dict[str, list[float]], name: str, base: str) -> str:
-    """One sentence comparing two rows of results over the seeds they share.
-
-    Each row lists its accuracies in the order of the profile's seeds; a shorter row ran
-    with the first seeds only. Over the shared seeds (the same initial student, batch
-    order and views) the per-seed differences are paired: the gain is called clear only
-    when its 95 % interval (``stats.paired_interval``, Student's t with n − 1 degrees of
-    freedom) excludes zero, and the interval is printed either way. With a single shared
-    seed there is no spread to judge by, and the sentence says so.
-    """
-    a, b = results[name], results[base]
-    n = min(len(a), len(b))
-    diffs = [x - y for x, y in zip(a[:n], b[:n])]
-    gain = statistics.mean(diffs)
-    wins = sum(d > 0 for d in diffs)
-    if n > 1:
-        _, low, high = paired_interval(a[:n], b[:n])
-        word = {"clearly above": "clearly above", "clearly below": "clearly below",
-                "within the noise": "within the noise of"}[stats_verdict(low, high)]
-        detail = f"95 % interval [{low:+.2f}, {high:+.2f}], better on {wins} of {n} seeds"
-    else:
-        word, detail = "one seed only, no spread to judge by:", "more seeds are needed to tell"
-    sentence = f"{name}: {gain:+.2f} points against {base} over {n} shared seed{'s' * (n > 1)}, {word} it ({detail})"
-    sentence = sentence.replace("by: it", "by")
-    print(sentence)
-    return sentence
 
 
 def plot_soft_targets(logits: Tensor, classes: list[str], temperatures=(1, 4, 10), title: str = ""):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .data import ImageSet, batches
+from .data import ImageSet
+from .views import batches
 from .methods.fitnets import FitNets
 
 __all__ = ["hint_prediction", "explained_variance"]

@@ -46,7 +46,7 @@ from .profiles import Profile, fit_kwargs
 from .teacher_outputs import weights_fingerprint
 from .train import History, fit, seed_everything
 
-__all__ = ["cached_fit", "run_key", "source_fingerprint", "run_sources", "TRAINING_SOURCES", "cache_savings", "report_time"]
+__all__ = ["cached_fit", "run_key", "source_fingerprint", "run_sources", "TRAINING_SOURCES", "cache_savings"]
 
 _PACKAGE = Path(__file__).parent
 _READ_BACK: list[float] = []  # training seconds of every run this process read from the cache
@@ -55,24 +55,6 @@ _READ_BACK: list[float] = []  # training seconds of every run this process read 
 def cache_savings() -> tuple[int, float]:
     """How many runs this process read from the cache, and the seconds they had trained."""
     return len(_READ_BACK), sum(_READ_BACK)
-
-
-def report_time(start: float, profile: Profile, what: str = "chapter") -> str:
-    """A chapter's closing line: its time, and what it would take with an empty cache
-    (its own time plus the recorded training time of every run it read back)."""
-    import time
-
-    elapsed = time.perf_counter() - start
-    count, saved = cache_savings()
-    line = f"{what} ran in {elapsed:.0f} s ({profile.name} profile, {profile.resolved_precision()})"
-    if count:
-        runs = "1 run was" if count == 1 else f"{count} runs were"
-        line += (f"; {runs} read from the run cache, which had trained in {saved:.0f} s: "
-                 f"with an empty cache it takes about {elapsed + saved:.0f} s")
-    else:
-        line += "; no run was read from the run cache, so this is also its time with an empty cache"
-    print(line)
-    return line
 
 
 # The modules whose code decides what a training run computes (relative to the package).

@@ -10,16 +10,21 @@ Student's t with n − 1 degrees of freedom, s_d the sample standard deviation o
 differences. The book calls a difference *clear* only when that interval excludes zero;
 otherwise it is *within the noise*, and the interval is printed either way.
 
+:func:`compare` is the one paired comparison of the package: every table and figure that
+sets a method against a baseline (``tables.comparison_table``, ``tables.benchmark_table``,
+``plots.plot_differences``) calls it, so all pair by seed, never by list position.
+
 Chapter: ``book/02_knowledge_distillation.ipynb``.
 """
 from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 
 from scipy.stats import t as student_t
 
-__all__ = ["paired_interval", "paired_differences", "verdict", "doubling_gains"]
+__all__ = ["paired_interval", "paired_differences", "verdict", "Comparison", "compare", "doubling_gains"]
 
 
 def paired_differences(values, baseline_values) -> list[float]:
@@ -56,6 +61,46 @@ def verdict(low: float, high: float) -> str:
     return "within the noise"
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A method against a baseline over the seeds both ran (:func:`compare`)."""
+    seeds: tuple           # the shared seeds, in order
+    differences: tuple     # method − baseline at each of them (points)
+    difference: float      # their mean
+    low: float             # its 95 % interval
+    high: float
+    verdict: str           # :func:`verdict` of the interval
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def wins(self) -> int:
+        """On how many of the shared seeds the method beat the baseline."""
+        return sum(d > 0 for d in self.differences)
+
+
+def compare(results: dict, name: str, base: str) -> Comparison:
+    """``name`` against ``base``, paired by seed: ``results`` maps each method to
+    ``{seed: accuracy}`` and only the seeds both ran count. An error when the rows are
+    not such dicts or share fewer than two seeds (an interval needs two)."""
+    a, b = results[name], results[base]
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        raise TypeError(f"compare pairs by seed: give {name!r} and {base!r} as {{seed: accuracy}}, not "
+                        f"{type(a).__name__} and {type(b).__name__}; a list in seed order becomes one "
+                        "with dict(zip(seeds, values))")
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        shared = f"only the seed {seeds[0]}" if seeds else "no seed"
+        raise ValueError(f"{name!r} and {base!r} share {shared} ({sorted(a)} vs {sorted(b)}): a paired "
+                         "interval needs at least 2 shared seeds; run them on the same seeds to compare them")
+    values, baseline_values = [float(a[s]) for s in seeds], [float(b[s]) for s in seeds]
+    differences = paired_differences(values, baseline_values)
+    _, low, high = paired_interval(values, baseline_values)
+    return Comparison(tuple(seeds), tuple(differences), statistics.mean(differences), low, high, verdict(low, high))
+
+
 def doubling_gains(rows) -> list[dict]:
     """What doubling the epochs buys, paired on the seeds both lengths ran.
 
@@ -71,11 +116,10 @@ def doubling_gains(rows) -> list[dict]:
         runs.setdefault(key, {})[int(r["seed"])] = float(r["accuracy"])
     gains = []
     for (per_class, epochs), short in sorted(runs.items()):
-        long = runs.get((per_class, 2 * epochs))
-        seeds = sorted(set(short) & set(long or {}))
-        if len(seeds) < 2:
+        long = runs.get((per_class, 2 * epochs), {})
+        if len(set(short) & set(long)) < 2:
             continue
-        gain, low, high = paired_interval([long[s] for s in seeds], [short[s] for s in seeds])
+        c = compare({"doubled": long, "epochs": short}, "doubled", "epochs")
         gains.append({"train_per_class": per_class, "epochs": epochs, "doubled": 2 * epochs,
-                      "seeds": len(seeds), "gain": gain, "low": low, "high": high})
+                      "seeds": c.n, "gain": c.difference, "low": c.low, "high": c.high})
     return gains

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from conftest import random_images
-from hintlearn_mini import bench, runs, train, zoo
-from hintlearn_mini.bench import CONTROLS, DIAGNOSTICS, METHODS, main, plateau, read_results, run_benchmark, step_costs
+from hintlearn_mini import bench, methods, runs, train, zoo
+from hintlearn_mini.bench import (CONTROLS, DIAGNOSTICS, METHODS, find_recipes, main, plateau, read_results, recipes,
+                                  run_benchmark, step_costs, train_recipe)
 from hintlearn_mini.models import build_model
 from hintlearn_mini.profiles import PROFILES, fit_kwargs
 from hintlearn_mini.train import make_optimizer, make_scheduler
@@ -29,23 +30,24 @@ RUNNER = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_bench import TINY, _inputs
-from hintlearn_mini.bench import run_benchmark
-run_benchmark({out!r}, TINY, {methods!r}, **_inputs())
+from hintlearn_mini.bench import find_recipes, run_benchmark
+run_benchmark({out!r}, TINY, find_recipes({methods!r}), **_inputs())
 """
 
 
 def test_every_method_runs_and_rows_are_tidy(tmp_path):
     out = tmp_path / "bench.csv"
-    rows = run_benchmark(out, TINY, list(METHODS), seeds=[0], **_inputs())
-    assert [r["method"] for r in rows] == list(METHODS)
+    rows = run_benchmark(out, TINY, METHODS, seeds=[0], **_inputs())
+    assert [r["method"] for r in rows] == [recipe.name for recipe in METHODS]
     stored = read_results(out)
     assert len(stored) == len(METHODS)
     assert set(stored[0]) == {"method", "seed", "accuracy", "wall_seconds", "extra_parameters",
                               "peak_rss_mb", "profile", "teacher", "student", "precision",
-                              "epochs", "train_per_class"}
+                              "epochs", "train_per_class", "threads", "jobs"}
+    assert {(r["threads"], r["jobs"]) for r in stored} == {("1", "1")}
     assert {(r["epochs"], r["train_per_class"]) for r in stored} == {(str(TINY.epochs), str(TINY.train_per_class))}
     # the same method and seed at another budget is another run, not a finished one
-    longer = run_benchmark(out, dataclasses.replace(TINY, epochs=2), ["KD"], seeds=[0], **_inputs())
+    longer = run_benchmark(out, dataclasses.replace(TINY, epochs=2), [recipes.KD], seeds=[0], **_inputs())
     assert [(r["method"], int(r["epochs"])) for r in longer[len(METHODS):]] == [("KD", 2)]
     assert {r["precision"] for r in stored} == {TINY.resolved_precision()}
     assert {(r["teacher"], r["student"]) for r in stored} == {("resnet32", "resnet8")}
@@ -68,20 +70,23 @@ def test_a_killed_benchmark_resumes_without_redoing_or_corrupting(tmp_path):
     assert 2 <= len(before) < 6, "kill the benchmark part-way"
     with open(out, newline="") as f:  # the file is complete CSV, never half a row
         assert all(len(row) == len(bench.FIELDS) for row in csv.reader(f))
-    rows = run_benchmark(out, TINY, methods, **_inputs())
+    rows = run_benchmark(out, TINY, find_recipes(methods), **_inputs())
     assert rows[:len(before)] == before  # finished runs kept as they were, not redone
     assert sorted((r["method"], int(r["seed"])) for r in rows) == sorted((m, s) for m in methods for s in (0, 1))
 
 
-def test_unknown_method_lists_valid_ones(tmp_path):
-    with pytest.raises(ValueError, match="valid methods: student alone, KD"):
-        run_benchmark(tmp_path / "b.csv", TINY, ["KD", "DKD"], **_inputs())
+def test_unknown_method_lists_valid_ones(capsys):
+    with pytest.raises(ValueError, match="valid methods: 'student alone', 'KD', 'FitNets one-stage'"):
+        find_recipes(["KD", "DKD"])
+    with pytest.raises(SystemExit):
+        bench.main(["--methods", "KD", "DKD"])
+    assert "unknown method(s) ['DKD']" in capsys.readouterr().err
 
 
 def test_each_precision_is_its_own_row(tmp_path):
     out = tmp_path / "parity.csv"
     for precision in ("fp32", "bf16", "fp32"):  # the third finds its rows done
-        run_benchmark(out, dataclasses.replace(TINY, precision=precision), ["student alone"], [0], **_inputs())
+        run_benchmark(out, dataclasses.replace(TINY, precision=precision), [recipes.STUDENT_ALONE], [0], **_inputs())
     rows = read_results(out)
     assert sorted(r["precision"] for r in rows) == ["bf16", "fp32"]
 
@@ -136,12 +141,12 @@ def test_paper_profile_trains_its_teachers_once_and_runs_every_pair(tiny_cifar10
     real_train_teacher = zoo.train_teacher
     monkeypatch.setattr(zoo, "train_teacher", lambda *a, **k: trained.append(a[0]["arch"]) or real_train_teacher(*a, **k))
     out = tmp_path / "paper.csv"
-    methods = ["KD", "FSP two-stage", "ReviewKD"]
-    rows = run_benchmark(out, tiny, methods)
+    chosen = [recipes.KD, recipes.FSP_TWO_STAGE, recipes.REVIEWKD]
+    rows = run_benchmark(out, tiny, chosen)
     assert sorted(trained) == ["resnet32x4", "wrn_40_2"]
     assert {(r["teacher"], r["student"]) for r in rows} == {("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")}
-    assert [r["method"] for r in rows] == methods * 2 and all(r["profile"] == "paper" for r in rows)
-    assert run_benchmark(out, tiny, methods) == read_results(out)  # all of them (all data: None) done
+    assert [r["method"] for r in rows] == [r.name for r in chosen] * 2 and all(r["profile"] == "paper" for r in rows)
+    assert run_benchmark(out, tiny, chosen) == read_results(out)  # all of them (all data: None) done
     teacher = zoo.profile_teacher(tiny.for_pair("wrn_40_2", "wrn_16_2"))
     assert sorted(trained) == ["resnet32x4", "wrn_40_2"]  # read back, not trained again
     assert teacher.fc.out_features == 100
@@ -152,16 +157,16 @@ def test_paper_profile_trains_its_teachers_once_and_runs_every_pair(tiny_cifar10
 
 
 def test_paper_profile_uses_the_published_weights_and_schedule():
-    from hintlearn_mini.bench import _reviewkd
     paper = PROFILES["paper"]
     assert paper.teacher_student_pairs() == (("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2"))
     assert (paper.dataset, paper.epochs, paper.batch_size, paper.lr, paper.schedule) == ("cifar100", 240, 64, 0.05, "step")
     assert paper.stage_one_epochs() == 30 and PROFILES["laptop"].stage_one_epochs() == PROFILES["laptop"].epochs // 2 == 32
     for teacher, student in paper.teacher_student_pairs():
         pair = paper.for_pair(teacher, student)
-        assert _reviewkd(pair, zoo.build_model(teacher, 100)).weight == 5.0
+        reviewkd = recipes.REVIEWKD.build(pair, zoo.build_model(teacher, 100), None, recipes.student(pair))
+        assert reviewkd.weight == 5.0
     laptop = PROFILES["laptop"]
-    assert _reviewkd(laptop, zoo.build_model("resnet32")).weight == 1.0
+    assert recipes.REVIEWKD.build(laptop, zoo.build_model("resnet32"), None, recipes.student(laptop)).weight == 1.0
 
 
 def test_paper_profile_without_a_gpu_says_how_to_run_it(monkeypatch, capsys):
@@ -174,10 +179,10 @@ def test_paper_profile_without_a_gpu_says_how_to_run_it(monkeypatch, capsys):
 
 
 def test_each_step_cost_times_its_own_method(monkeypatch):
-    from hintlearn_mini import bench
+    from hintlearn_mini.bench import speed
     trained = []
-    real_fit = bench.fit
-    monkeypatch.setattr(bench, "fit", lambda module, *a, **k: trained.append(type(module).__name__)
+    real_fit = speed.fit
+    monkeypatch.setattr(speed, "fit", lambda module, *a, **k: trained.append(type(module).__name__)
                         or real_fit(module, *a, **k))  # a spy: every call still trains for real
     inputs = _inputs()
     step_costs(dataclasses.replace(TINY, batch_size=8), inputs["teacher"], inputs["train_set"], rounds=1)
@@ -189,30 +194,33 @@ def _recording_fit(monkeypatch):
     """Patch ``fit`` where the benchmark calls it (directly, and through the run cache)
     to record (module, keyword arguments) of every call."""
     calls = []
-    real_fit = bench.fit
+    real_fit = train.fit
 
     def recording(module, *args, **kwargs):
         calls.append((module, kwargs))
         return real_fit(module, *args, **kwargs)
-    monkeypatch.setattr(bench, "fit", recording)
-    monkeypatch.setattr(runs, "fit", recording)
+    for module in (bench.recipes, bench.convergence, bench.fast, runs):
+        monkeypatch.setattr(module, "fit", recording)
     return calls
 
 
 def test_a_chapter_reads_the_benchmarks_runs_from_the_run_cache(tmp_path, capsys):
     inputs = _inputs()
-    rows = run_benchmark(tmp_path / "b.csv", TINY, ["student alone", "KD"], seeds=[0], **inputs)
+    # a chapter reads the runs the benchmark trained at its own thread count
+    threads = torch.get_num_threads()
+    rows = run_benchmark(tmp_path / "b.csv", TINY, [recipes.STUDENT_ALONE, recipes.KD], seeds=[0], threads=threads,
+                         **inputs)
     teacher, train_set, test_set = inputs["teacher"], inputs["train_set"], inputs["test_set"]
     # what a chapter writes, with its own profile object (other seeds to run, same run)
     chapter_profile = dataclasses.replace(TINY, seeds=(0, 1, 2, 3, 4))
     _, alone = runs.cached_fit(lambda: build_model(TINY.student), train_set, test_set, seed=0,
                                profile=chapter_profile)
-    _, kd = runs.cached_fit(lambda: bench.KD(build_model(TINY.student), teacher), train_set, test_set,
+    _, kd = runs.cached_fit(lambda: methods.KD(build_model(TINY.student), teacher), train_set, test_set,
                             seed=0, profile=chapter_profile)
     assert alone.cached and kd.cached
     assert [alone.final_accuracy, kd.final_accuracy] == [r["accuracy"] for r in rows]
     # and a benchmark rerun into a new file reads them too, recording their training time
-    again = run_benchmark(tmp_path / "c.csv", TINY, ["KD"], seeds=[0], **inputs)
+    again = run_benchmark(tmp_path / "c.csv", TINY, [recipes.KD], seeds=[0], threads=threads, **inputs)
     assert again[0]["accuracy"] == rows[1]["accuracy"]
     assert again[0]["wall_seconds"] == pytest.approx(round(kd.seconds, 1))
     assert "read from the run cache" in capsys.readouterr().out
@@ -221,11 +229,11 @@ def test_a_chapter_reads_the_benchmarks_runs_from_the_run_cache(tmp_path, capsys
 def test_diagnostics_and_controls_train_the_setting_their_name_says(tmp_path, monkeypatch):
     calls = _recording_fit(monkeypatch)
     trained = {}  # method -> [(module, fit kwargs)] of its run
-    for name in [*CONTROLS, *DIAGNOSTICS]:
+    for recipe in [*CONTROLS, *DIAGNOSTICS]:
         calls.clear()
-        rows = run_benchmark(tmp_path / "diag.csv", TINY, [name], seeds=[0], **_inputs())
-        assert rows[-1]["method"] == name
-        trained[name] = list(calls)
+        rows = run_benchmark(tmp_path / "diag.csv", TINY, [recipe], seeds=[0], **_inputs())
+        assert rows[-1]["method"] == recipe.name
+        trained[recipe.name] = list(calls)
     first = {name: c[0][0] for name, c in trained.items()}  # the module of the first fit
     matched = TINY.epochs + TINY.stage_one_epochs()
     assert trained["student alone, epoch-matched"][-1][1]["epochs"] == matched
@@ -246,8 +254,9 @@ def test_diagnostics_and_controls_train_the_setting_their_name_says(tmp_path, mo
 
 def test_stage_one_of_two_stage_methods_runs_at_a_constant_learning_rate(tmp_path, monkeypatch):
     calls = _recording_fit(monkeypatch)
-    run_benchmark(tmp_path / "two.csv", TINY, ["FitNets two-stage", "FSP two-stage"], seeds=[0], **_inputs())
-    stage_one = [kw for m, kw in calls if isinstance(m, (bench.FitNets, bench.FSP))]
+    run_benchmark(tmp_path / "two.csv", TINY, [recipes.FITNETS_TWO_STAGE, recipes.FSP_TWO_STAGE], seeds=[0],
+                  **_inputs())
+    stage_one = [kw for m, kw in calls if isinstance(m, (methods.FitNets, methods.FSP))]
     assert len(stage_one) == 2
     for kwargs in stage_one:
         assert kwargs["schedule"] == "constant" and kwargs["epochs"] == TINY.stage_one_epochs()
@@ -303,50 +312,12 @@ def test_accuracies_keep_one_budget_and_pair_per_method_and_seed():
     assert bench.accuracies(rows, laptop, student="resnet44_half") == {"KD": {3: 98.0}}
 
 
-def test_run_times_give_the_fastest_run_of_one_budget_and_name_what_is_missing():
-    laptop = PROFILES["laptop"]
-    row = dict(profile="laptop", teacher=laptop.teacher, student=laptop.student,
-               epochs=str(laptop.epochs), train_per_class=str(laptop.train_per_class))
-    rows = [dict(row, method="KD", seed="0", wall_seconds="60"),
-            dict(row, method="KD", seed="1", wall_seconds="1200"),  # timed beside other work
-            dict(row, method="KD", seed="2", wall_seconds="120"),
-            dict(row, method="KD", seed="3", wall_seconds="9999", epochs="999"),  # another budget
-            dict(row, method="AT", seed="0", wall_seconds="30")]
-    table = bench.run_times(rows, laptop, ["AT", "KD"]).data
-    assert list(table.index) == ["AT", "KD"]
-    assert list(table["runs"]) == [1, 3]
-    assert list(table["minutes per run"]) == [0.5, 1.0]  # the run beside other work is not the cost
-    with pytest.raises(ValueError, match=r"no benchmark rows of \['FSP two-stage'\].*methods with rows: KD, AT"):
-        bench.run_times(rows, laptop, ["KD", "FSP two-stage"])
-
-
-def test_an_experiment_glues_its_longest_run_time_and_its_paired_outcome_against_its_first_run(monkeypatch):
-    laptop = PROFILES["laptop"]
-    row = dict(profile="laptop", teacher=laptop.teacher, student=laptop.student,
-               epochs=str(laptop.epochs), train_per_class=str(laptop.train_per_class))
-    rows = [dict(row, method=m, seed=str(s), accuracy=str(a), wall_seconds=str(w))
-            for m, s, a, w in [("KD", 0, 50.0, 60), ("KD", 1, 52.0, 600), ("KD", 2, 51.0, 90),
-                               ("KD, T=8", 0, 53.0, 120), ("KD, T=8", 1, 54.0, 180), ("KD, T=8", 2, 53.5, 150),
-                               ("student alone", 0, 40.0, 30)]]
-    glued = {}
-    monkeypatch.setattr("hintlearn_mini.plots.glue", lambda name, value: glued.setdefault(name, value))
-    bench.glue_experiment("temperature", rows, laptop, ["KD", "KD, T=8"])
-    assert set(glued) == {"temperature_minutes", "temperature_outcome"}
-    assert glued["temperature_minutes"] == 2.0  # KD, T=8's fastest run: 120 s
-    outcome = glued["temperature_outcome"].data
-    assert list(outcome.index) == ["KD", "KD, T=8"]
-    assert list(outcome.columns.get_level_values(0).unique()) == ["", "vs KD"]  # the first run is the baseline
-    assert outcome.loc["KD, T=8", ("vs KD", "Δ")] == pytest.approx(2.5)
-    assert outcome.loc["KD, T=8", ("", "n")] == 3
-    with pytest.raises(ValueError, match=r"no benchmark rows of \['KD, T=2'\]"):
-        bench.glue_experiment("temperature", rows, laptop, ["KD", "KD, T=2"])
-
-
 def test_fast_optimization_runs_are_the_benchmarks_runs_and_resume(tmp_path, monkeypatch):
     inputs = _inputs()
     pair = TINY.for_pair(*TINY.teacher_student_pairs()[0])
     args = (pair, inputs["teacher"], inputs["train_set"], inputs["test_set"], 0)
-    expected = {m: round(METHODS[m](*args)[0].final_accuracy, 2) for m in ("student alone", "FSP two-stage")}
+    expected = {r.name: round(train_recipe(r, *args)[0].final_accuracy, 2)
+                for r in (recipes.STUDENT_ALONE, recipes.FSP_TWO_STAGE)}
     calls = _recording_fit(monkeypatch)
     out = tmp_path / "fsp-fast.csv"
     rows = bench.fast_optimization(out, TINY, budgets=(1, 2), seeds=[0], **inputs)
@@ -354,7 +325,7 @@ def test_fast_optimization_runs_are_the_benchmarks_runs_and_resume(tmp_path, mon
         ("student alone", 1), ("student alone", 2), ("FSP two-stage", 1), ("FSP two-stage", 2)]
     # at the profile's own budget the rows are the benchmark's runs of the same seed
     assert {r["method"]: r["accuracy"] for r in rows if r["epochs"] == TINY.epochs} == expected
-    stage_one = [kw for m, kw in calls if isinstance(m, bench.FSP)]
+    stage_one = [kw for m, kw in calls if isinstance(m, methods.FSP)]
     assert len(stage_one) == 1 and stage_one[0]["schedule"] == "constant"  # once, shared by the budgets
     assert list(read_results(out)[0]) == bench.FAST_FIELDS
     calls.clear()
@@ -364,12 +335,12 @@ def test_fast_optimization_runs_are_the_benchmarks_runs_and_resume(tmp_path, mon
 
 def test_a_broken_results_file_is_repaired_on_resume_and_its_runs_trained_again(tmp_path, capsys):
     out = tmp_path / "bench.csv"
-    run_benchmark(out, TINY, ["student alone"], **_inputs())
+    run_benchmark(out, TINY, [recipes.STUDENT_ALONE], **_inputs())
     lines = out.read_text().splitlines()
     assert len(lines) == 3  # header, seeds 0 and 1
     cut = lines[2][: len(lines[2]) // 2]  # seed 1's row cut mid-row by a crash
     out.write_text("\n".join([lines[0], lines[1].replace(",0,", ",zero,", 1), cut]) + "\n")
-    rows = run_benchmark(out, TINY, ["student alone"], **_inputs())
+    rows = run_benchmark(out, TINY, [recipes.STUDENT_ALONE], **_inputs())
     said = capsys.readouterr().out
     assert said.count("dropping a broken row") == 2 and "line 3" in said and "line 2" in said
     assert sorted(int(r["seed"]) for r in rows) == [0, 1]
@@ -395,3 +366,27 @@ def test_a_cut_teacher_trained_on_first_use_is_trained_again(tiny_cifar100, monk
     zoo.profile_teacher(tiny)
     assert len(trained) == 3 and "JSONDecodeError" in capsys.readouterr().out
     assert teacher.fc.out_features == 100 and not list(folder.glob(".*.tmp"))
+
+
+def _run_records() -> dict[str, list]:
+    """The run cache's records of this test's cache, each run's epochs without their times."""
+    records = {}
+    for path in (runs.cache_dir() / "runs").glob("*.json"):
+        stored = __import__("json").loads(path.read_text())
+        records[path.stem] = [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in stored["epochs"]]
+    return records
+
+
+def test_two_jobs_train_the_rows_of_one_job_bit_for_bit(tmp_path, monkeypatch):
+    chosen = [recipes.STUDENT_ALONE, recipes.KD, recipes.FITNETS_TWO_STAGE]
+    found = {}
+    for jobs in (1, 2):
+        monkeypatch.setenv("HINTLEARN_CACHE", str(tmp_path / f"cache-{jobs}"))  # nothing read back
+        rows = run_benchmark(tmp_path / f"jobs-{jobs}.csv", TINY, chosen, seeds=[0, 1], jobs=jobs, **_inputs())
+        assert {(r["threads"], r["jobs"]) for r in read_results(tmp_path / f"jobs-{jobs}.csv")} == {("1", str(jobs))}
+        measured = ("wall_seconds", "peak_rss_mb", "jobs")
+        found[jobs] = (sorted(tuple((k, str(v)) for k, v in r.items() if k not in measured) for r in rows),
+                       _run_records())
+    assert len(found[1][0]) == 6
+    assert found[2] == found[1]  # the same rows, and every cached run's losses to the last digit
+    assert len(found[1][1]) == 4  # the one-stage runs went through the run cache

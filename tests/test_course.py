@@ -248,7 +248,7 @@ def test_manual_questions_run_methods_and_options_the_benchmark_has():
                 starts = [i for i, a in enumerate(args) if a.startswith("--")] + [len(args)]
                 values = {args[i]: args[i + 1:j] for i, j in zip(starts, starts[1:])}
                 assert set(values) <= known, f"{where}: options {sorted(set(values) - known)} do not exist"
-                unknown = [m for m in values.get("--methods", []) if m not in bench.ALL_METHODS]
+                unknown = [m for m in values.get("--methods", []) if m not in {r.name for r in bench.ALL_RECIPES}]
                 assert values.get("--methods") and not unknown, f"{where}: unknown methods {unknown}"
                 assert values.get("--seeds") and all(v.isdigit() for v in values["--seeds"] + values.get(
                     "--epochs", [])), f"{where}: name the seeds (and epochs) as integers"

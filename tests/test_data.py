@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from hintlearn_mini.data import (DataNotFoundError, augment, balanced_subset, batches,
-                                 load_cifar, normalize)
+from hintlearn_mini.data import DataNotFoundError, balanced_subset, load_cifar
+from hintlearn_mini.views import augment, batches, normalize
 
 
 def test_imagefolder_is_decoded_then_cached(image_folder, tmp_path):

@@ -1,9 +1,20 @@
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from hintlearn_mini.exercises import check_resnet_parameters, check_soft_cross_entropy, check_soft_targets
+from hintlearn_mini import exercises
+from hintlearn_mini.exercises import attention_transfer, comparison, crd, fsp, knowledge_distillation
+from hintlearn_mini.exercises import (check_kd_gradient, check_paper_at_loss, check_resnet_parameters,
+                                      check_soft_cross_entropy, check_soft_targets)
 from hintlearn_mini.losses import kd_loss
 from hintlearn_mini.models import CifarResNet, count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_resnet_parameters_check():
@@ -57,76 +68,19 @@ def test_soft_cross_entropy_check_names_the_mistake():
         raise AssertionError("require() must raise for a wrong answer")
 
 
-def test_regressor_check():
-    from torch import nn
-    from hintlearn_mini.exercises import check_regressor
-    from hintlearn_mini.methods.fitnets import ConvRegressor
-    assert check_regressor(lambda s, t: ConvRegressor(s, t))
-    only_1x1 = check_regressor(lambda s, t: nn.Conv2d(s[0], t[0], 1))
-    assert not only_1x1 and "outputs (32, 32, 32)" in only_1x1.message
-    wrong_channels = check_regressor(lambda s, t: nn.Conv2d(s[0], 7, 1))
-    assert "out_channels" in wrong_channels.message
-
-
-def test_attention_map_check():
-    from hintlearn_mini.exercises import check_attention_map
-    assert check_attention_map(lambda f, p: F.normalize(f.pow(p).mean(1).flatten(1), dim=1))
-    assert "each image" in check_attention_map(lambda f, p: f.pow(p).mean(1).flatten(1) / f.pow(p).mean(1).flatten(1).norm()).message
-    assert "not normalised" in check_attention_map(lambda f, p: f.pow(p).mean(1).flatten(1)).message
-    assert "shape" in check_attention_map(lambda f, p: f.pow(p).mean(1)).message
-
-
-def test_fsp_matrix_check():
-    from hintlearn_mini.exercises import check_fsp_matrix
-    mean = lambda a, b: torch.einsum("bihw,bjhw->bij", a, b) / (a.shape[2] * a.shape[3])
-    assert check_fsp_matrix(mean)
-    assert "transpose" in check_fsp_matrix(lambda a, b: mean(b, a)).message
-    assert "divide by H·W" in check_fsp_matrix(lambda a, b: torch.einsum("bihw,bjhw->bij", a, b)).message
-
-
-def test_verdict_pairs_the_shared_seeds(capsys):
-    from hintlearn_mini.plots import verdict
-    results = {"a": [50.0, 51.0, 52.0], "b": [40.0, 41.0, 42.0], "c": [50.5, 50.0, 53.0], "one": [60.0],
-               "two": [41.0, 42.5]}
-    assert "clearly above" in verdict(results, "a", "b")
-    assert "clearly below" in verdict(results, "b", "a")
-    assert "within the noise" in verdict(results, "c", "a")
-    assert "over 2 shared seeds" in verdict(results, "two", "b")  # the first two seeds of b
-    assert "one seed only" in verdict(results, "one", "a")
-    assert "better on 3 of 3 seeds" in verdict({"x": [41.0, 40.0, 37.0], "y": [37.0, 36.0, 35.0]}, "x", "y")
-    assert "+10.00 points" in capsys.readouterr().out
-
-
-def test_info_nce_and_hcl_checks():
-    from hintlearn_mini.exercises import check_hcl_level, check_info_nce
-    from hintlearn_mini.losses import hcl_loss
-    def info(s, t, tau):
-        logits = s @ t.t() / tau
-        target = torch.arange(len(s))
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
-    assert check_info_nce(info)
-    assert "one direction" in check_info_nce(lambda s, t, tau: F.cross_entropy(s @ t.t() / tau, torch.arange(len(s)))).message
-    assert "temperature" in check_info_nce(lambda s, t, tau: info(s, t, 1.0)).message
-    assert check_hcl_level(lambda a, b: hcl_loss([a], [b]))
-    assert "plain MSE" in check_hcl_level(lambda a, b: F.mse_loss(a, b)).message
-
-
-def test_ordering_agreement_and_its_check():
-    from itertools import combinations
-    from hintlearn_mini.exercises import check_ordering_agreement, ordering_agreement
+def test_ordering_agreement():
+    from hintlearn_mini.exercises import ordering_agreement
     assert ordering_agreement({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}) == 1.0
     assert ordering_agreement({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == 0.0
     assert ordering_agreement({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 3, "c": 2}) == 2 / 3
-    def right(o, t):
-        pairs = list(combinations(o, 2))
-        return sum((o[a] - o[b]) * (t[a] - t[b]) > 0 for a, b in pairs) / len(pairs)
-    assert check_ordering_agreement(right)
-    ties_agree = lambda o, t: sum((o[a] - o[b]) * (t[a] - t[b]) >= 0 for a, b in combinations(o, 2)) / len(list(combinations(o, 2)))
-    assert "tie" in check_ordering_agreement(ties_agree).message
+    assert ordering_agreement({"a": 1, "b": 1, "c": 2}, {"a": 1, "b": 2, "c": 3}) == 2 / 3  # a tie disagrees
+    with pytest.raises(ValueError, match="fewer than two"):
+        ordering_agreement({"a": 1}, {"a": 2, "b": 1})
 
 
 def test_matching_layers_check_names_the_mistake():
-    from hintlearn_mini.exercises import check_matching_layers, matching_layers
+    from hintlearn_mini.exercises import check_matching_layers
+    from hintlearn_mini.exercises.your_own_models import _matching_layers as matching_layers
 
     assert check_matching_layers(matching_layers)
     def first_match(teacher, student):
@@ -198,8 +152,6 @@ def _logit_matching(z, v):
 
 
 def test_kd_gradient_check_names_the_mistake():
-    from hintlearn_mini.exercises import check_kd_gradient
-
     assert check_kd_gradient(_kd_gradient)
     wrong = {"factor T:": lambda z, v, T: _kd_gradient(z, v, T) * T,
              "factor 1/T:": lambda z, v, T: _kd_gradient(z, v, T) / T,
@@ -213,8 +165,6 @@ def test_kd_gradient_check_names_the_mistake():
 
 
 def test_kd_gradient_check_refuses_autograd_and_compares_with_logit_matching():
-    from hintlearn_mini.exercises import check_kd_gradient
-
     def by_autograd(z, v, T):
         z = z.clone().requires_grad_(True)
         loss = -(F.softmax(v / T, 1) * F.log_softmax(z / T, 1)).sum(1).mean() * T * T
@@ -230,7 +180,7 @@ def test_kd_gradient_check_refuses_autograd_and_compares_with_logit_matching():
 
 
 def test_kd_gradient_tends_to_logit_matching_for_zero_mean_logits_only():
-    from hintlearn_mini.exercises import _high_temperature_table
+    from hintlearn_mini.exercises.knowledge_distillation import _high_temperature_table
 
     g = torch.Generator().manual_seed(0)
     z, v = torch.randn(6, 10, generator=g) * 3, torch.randn(6, 10, generator=g) * 3
@@ -285,7 +235,8 @@ def test_hint_regressor_check_names_the_mistake():
 
 
 def test_hcl_levels_check_names_the_mistake():
-    from hintlearn_mini.exercises import _hcl_levels, check_hcl_levels
+    from hintlearn_mini.exercises import check_hcl_levels
+    from hintlearn_mini.exercises.reviewkd import _hcl_levels
     from hintlearn_mini.losses import hcl_loss
 
     def right(fs, ft, levels):
@@ -311,7 +262,6 @@ def test_hcl_levels_check_names_the_mistake():
 
 
 def test_proposed_replacements_of_retyped_exercises_name_the_mistake():
-    from hintlearn_mini import exercises as ex
     from hintlearn_mini.losses import fsp_matrix
 
     def code_at(s, t, beta):
@@ -330,25 +280,110 @@ def test_proposed_replacements_of_retyped_exercises_name_the_mistake():
         signs = [(o[a] - o[b]) * (t[a] - t[b]) for a, b in pairs]
         return (sum(x > 0 for x in signs) - sum(x < 0 for x in signs)) / len(pairs)
     cases = [
-        (ex.check_paper_at_loss, paper_at, {
-            "not squared": lambda s, t, b: ex._paper_at_loss(s, t, b, squared=True),
-            "½ of β/2": lambda s, t, b: 2 * ex._paper_at_loss(s, t, b),
+        (check_paper_at_loss, paper_at, {
+            "not squared": lambda s, t, b: attention_transfer._paper_at_loss(s, t, b, squared=True),
+            "½ of β/2": lambda s, t, b: 2 * attention_transfer._paper_at_loss(s, t, b),
             "official code's": code_at}),
-        (ex.check_fsp_correlation, lambda a, b: torch.einsum(
+        (exercises.check_fsp_correlation, lambda a, b: torch.einsum(
             "bip,bjp->bij", F.normalize(a.flatten(2), dim=2), F.normalize(b.flatten(2), dim=2)), {
             "plain FSP matrix": fsp_matrix,
-            "transpose": lambda a, b: ex._fsp_correlation(b, a)}),
-        (ex.check_masked_info_nce, masked_nce, {
+            "transpose": lambda a, b: fsp._fsp_correlation(b, a)}),
+        (exercises.check_masked_info_nce, masked_nce, {
             "nothing is masked": lambda s, t, l, tau: F.cross_entropy(s @ t.t() / tau, torch.arange(len(s))),
-            "set it to −inf": lambda s, t, l, tau: ex._masked_info_nce(s, t, l, tau, fill=0.0),
-            "the positive (the diagonal)": lambda s, t, l, tau: ex._masked_info_nce(s, t, l, tau, own=True)}),
-        (ex.check_kendall_tau, tau_a, {
-            "fraction of pairs that agree": ex.ordering_agreement,
-            "neither concordant": lambda o, t: ex._kendall_tau(o, t, ties_disagree=True)}),
+            "set it to −inf": lambda s, t, l, tau: crd._masked_info_nce(s, t, l, tau, fill=0.0),
+            "the positive (the diagonal)": lambda s, t, l, tau: crd._masked_info_nce(s, t, l, tau, own=True)}),
+        (exercises.check_kendall_tau, tau_a, {
+            "fraction of pairs that agree": exercises.ordering_agreement,
+            "neither concordant": lambda o, t: comparison._kendall_tau(o, t, ties_disagree=True)}),
     ]
     for check, right, wrong in cases:
         assert check(right), check.__name__
         for message, answer in wrong.items():
             result = check(answer)
             assert not result and message in result.message, (check.__name__, message, result.message)
-    assert ex._kendall_tau({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == -1.0
+    assert comparison._kendall_tau({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == -1.0
+
+
+def _check_kd_and_logit_matching(logit_matching):
+    return check_kd_gradient(knowledge_distillation._kd_gradient, logit_matching)
+
+
+# Every table of mistakes that scale the answer, written again here: the check, its
+# reference answer, the package's table and, for a phrase of each hint, the factor by
+# which that mistake scales the reference, as a function of the check's arguments.
+MISTAKE_TABLES = {
+    "soft_cross_entropy": (check_soft_cross_entropy, knowledge_distillation._soft_cross_entropy,
+                           knowledge_distillation._soft_cross_entropy_mistakes, {
+        "the T² factor is missing:": lambda s, t, T: 1 / T**2,
+        "by T² twice": lambda s, t, T: T**2,
+        "you average over classes too": lambda s, t, T: 1 / s.shape[1],
+        "is missing and you average over classes": lambda s, t, T: 1 / (s.shape[1] * T**2),
+        "you sum over the batch; average": lambda s, t, T: len(s),
+        "you sum over the batch and the T²": lambda s, t, T: len(s) / T**2}),
+    "kd_gradient": (check_kd_gradient, knowledge_distillation._kd_gradient,
+                    knowledge_distillation._kd_gradient_mistakes, {
+        "the sign is flipped: it is q − p": lambda z, v, T: -1.0,
+        "factor 1/T:": lambda z, v, T: 1 / T,
+        "factor T:": lambda z, v, T: T,
+        "factor 1/T²:": lambda z, v, T: 1 / T**2,
+        "factor B = 6:": lambda z, v, T: len(z),
+        "factor 1/C = 1/10:": lambda z, v, T: 1 / z.shape[1]}),
+    "logit_matching": (_check_kd_and_logit_matching, knowledge_distillation._logit_matching_gradient,
+                       knowledge_distillation._logit_matching_mistakes, {
+        "the sign is flipped: it is z − v": lambda z, v: -1.0,
+        "factor N = 10:": lambda z, v: z.shape[1],
+        "factor B = 6:": lambda z, v: len(z),
+        "off by N·B:": lambda z, v: z.numel(),
+        "factor 2:": lambda z, v: 2.0}),
+    "paper_at_loss": (check_paper_at_loss, attention_transfer._paper_at_loss, attention_transfer._paper_at_mistakes, {
+        "the ½ of β/2 is missing": lambda s, t, beta: 2.0,
+        "β/2 is missing": lambda s, t, beta: 2 / beta,
+        "β is missing and so is ½": lambda s, t, beta: 1 / beta,
+        "sum over the batch of 4 images": lambda s, t, beta: len(s[0])}),
+}
+MISTAKES = [(name, i) for name, (*_, mistakes) in MISTAKE_TABLES.items() for i in range(len(mistakes))]
+
+
+@pytest.mark.parametrize("name, i", MISTAKES, ids=[f"{name}-{i}" for name, i in MISTAKES])
+def test_each_mistake_of_each_table_gets_its_own_hint(name, i):
+    check, reference, table, mistakes = MISTAKE_TABLES[name]
+    assert check(reference), f"the reference of the {name} table fails its check"
+    phrases, calls = list(mistakes), []
+    own = phrases.pop(i)
+
+    def mistaken(*args):  # the right answer times the mistake's factor, at the check's own inputs
+        calls.append(args)
+        return mistakes[own](*args) * reference(*args)
+    result = check(mistaken)
+    assert not result and own in result.message, (own, result.message)
+    assert not [p for p in phrases if p in result.message and p not in own], (own, result.message)
+    assert len(table(*calls[-1])) == len(mistakes), f"the {name} table has entries this test does not know"
+
+
+def test_every_mistake_table_is_tested():
+    tables = {getattr(module, name) for module in vars(exercises).values() if inspect.ismodule(module)
+              for name in vars(module) if name.endswith("_mistakes")}
+    assert tables == {table for _, _, table, _ in MISTAKE_TABLES.values()}
+
+
+def _names_imported_from_exercises(code: str) -> set[str]:
+    """The names a cell imports from ``hintlearn_mini.exercises`` or reads as ``exercises.name``."""
+    names = set()
+    for parenthesised, line in re.findall(r"from hintlearn_mini\.exercises import (?:\(([^)]*)\)|([^\n]*))", code):
+        listed = re.sub(r"#[^\n]*", "", parenthesised or line)
+        names |= {part.split(" as ")[0].strip() for part in listed.split(",")}
+    if re.search(r"from hintlearn_mini import [^\n]*\bexercises\b", code):
+        names |= set(re.findall(r"\bexercises\.(\w+)", code))
+    return names - {""}
+
+
+def test_every_public_name_of_exercises_is_used_by_a_chapter_or_an_assignment():
+    notebooks = [*sorted((ROOT / "book").glob("*.ipynb")), *sorted((ROOT / "course" / "assignments").rglob("*.ipynb"))]
+    used = set()
+    for path in notebooks:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                used |= _names_imported_from_exercises("".join(cell["source"]))
+    public = set(exercises.__all__) - {"CheckResult"}  # CheckResult: the type every check returns
+    assert public - used == set(), "public in hintlearn_mini.exercises but used by no chapter or assignment"
+    assert used - set(exercises.__all__) == set(), "imported by a notebook but not exported by exercises"

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from conftest import random_images
 from hintlearn_mini import bench, checkpoints, runs
-from hintlearn_mini.data import ImageSet, augment, batches, cache_dir, contrast_indices
+from hintlearn_mini.data import ImageSet, cache_dir
+from hintlearn_mini.views import augment, batches, contrast_indices
 from hintlearn_mini.losses import at_loss, fsp_loss, hcl_loss, hint_loss, kd_loss, nce_loss
 from hintlearn_mini.methods import CRD, FSP, KD, AttentionTransfer, FitNets, ReviewKD
 from hintlearn_mini.methods.fsp import consecutive_pairs
@@ -110,14 +111,15 @@ def test_every_component_of_the_run_cache_key_changes_it(tmp_path, monkeypatch):
 
 
 # Package modules that only read or show results: editing them never changes a run.
-DISPLAY_ONLY = {"__init__.py", "bench.py", "exercises.py", "plots.py", "probes.py", "stats.py"}
+DISPLAY_ONLY = {"__init__.py", "bench", "exercises", "lesson.py", "plots.py", "probes.py", "stats.py", "tables.py"}
 # Modules that load or store what the key fingerprints itself (the images' content, the
 # teacher's and the initial weights), or are the cache: editing them never retrains.
 LOADS_WHAT_IS_FINGERPRINTED = {"checkpoints.py", "data.py", "runs.py", "zoo.py"}
 
 
 def _edit(path):
-    path.write_text(path.read_text() + "\n# edited\n")
+    for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+        file.write_text(file.read_text() + "\n# edited\n")
 
 
 def test_every_module_is_fingerprinted_unless_it_only_shows_results(tmp_path, monkeypatch):
@@ -232,14 +234,14 @@ def test_a_crash_while_writing_the_benchmark_csv_keeps_the_previous_file(tmp_pat
     torch.manual_seed(0)
     inputs = {"teacher": build_model("resnet8").eval(), "train_set": random_images(32),
               "test_set": random_images(16, seed=1)}
-    bench.run_benchmark(out, TINY, ["student alone"], [0], **inputs)
+    bench.run_benchmark(out, TINY, [bench.recipes.STUDENT_ALONE], [0], **inputs)
     before = out.read_text()
     def crash(self, rows):  # the header is out, the rows are not: the crash
         raise Interrupted
 
     monkeypatch.setattr(csv.DictWriter, "writerows", crash)
     with pytest.raises(Interrupted):
-        bench.run_benchmark(out, TINY, ["student alone"], [1], **inputs)
+        bench.run_benchmark(out, TINY, [bench.recipes.STUDENT_ALONE], [1], **inputs)
     assert out.read_text() == before
 
 

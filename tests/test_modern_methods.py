@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import random_images
-from hintlearn_mini.data import contrast_indices
+from hintlearn_mini.views import contrast_indices
 from hintlearn_mini.losses import hcl_loss, info_nce_loss, nce_loss
 from hintlearn_mini.methods.crd import CRD, ContrastMemory, Embed
 from hintlearn_mini.methods.reviewkd import ABF, ReviewKD

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import random_images
-from hintlearn_mini.data import normalize
+from hintlearn_mini.views import normalize
 from hintlearn_mini.methods import FitNets
 from hintlearn_mini.models import build_model
 from hintlearn_mini.probes import explained_variance, hint_prediction

@@ -73,22 +73,6 @@ def test_a_cut_run_record_is_discarded_and_retrained_with_one_line(capsys):
     assert cached_fit(make, data, data, seed=0, profile=TINY)[1].cached
 
 
-def test_a_chapters_closing_line_adds_the_training_time_of_the_runs_it_read_back(monkeypatch):
-    import time
-
-    from hintlearn_mini import runs
-
-    start = time.perf_counter()
-    monkeypatch.setattr(runs, "cache_savings", lambda: (1, 90.0))
-    line = runs.report_time(start, PROFILES["laptop"])
-    assert "; 1 run was read from the run cache, which had trained in 90 s" in line
-    assert line.endswith("with an empty cache it takes about 90 s")
-    monkeypatch.setattr(runs, "cache_savings", lambda: (3, 300.0))
-    assert "; 3 runs were read from the run cache" in runs.report_time(start, PROFILES["laptop"])
-    monkeypatch.setattr(runs, "cache_savings", lambda: (0, 0.0))
-    assert runs.report_time(start, PROFILES["laptop"]).endswith("also its time with an empty cache")
-
-
 def _another_value(value):
     """A different valid value of a method's keyword, by the type of its default."""
     if isinstance(value, bool):

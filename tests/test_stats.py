@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from hintlearn_mini.stats import doubling_gains, paired_interval
+from hintlearn_mini.stats import compare, doubling_gains, paired_interval
 
 
 def test_paired_interval_matches_a_hand_computed_case():
@@ -35,6 +35,33 @@ def test_clear_only_when_the_interval_excludes_zero():
     from hintlearn_mini.stats import verdict
     assert verdict(0.1, 2.0) == "clearly above" and verdict(-2.0, -0.1) == "clearly below"
     assert verdict(-0.1, 2.0) == "within the noise" and verdict(0.0, 1.0) == "within the noise"
+
+
+def test_compare_pairs_only_the_seeds_both_methods_ran():
+    results = {"a": {0: 50.0, 1: 42.0, 2: 43.5, 3: 60.0}, "b": {2: 40.0, 1: 40.0, 4: 10.0}}
+    c = compare(results, "a", "b")
+    # seeds 1 and 2: differences 2.0 and 3.5, mean 2.75, sd 1.0607, t(0.975, 1) = 12.706
+    assert (c.seeds, c.differences, c.difference, c.n, c.wins) == ((1, 2), (2.0, 3.5), 2.75, 2, 2)
+    assert (round(c.low, 2), round(c.high, 2), c.verdict) == (-6.78, 12.28, "within the noise")
+    assert (compare(results, "b", "a").difference, compare(results, "b", "a").wins) == (-2.75, 0)
+
+
+def test_compare_refuses_rows_by_position_and_fewer_than_two_shared_seeds():
+    with pytest.raises(TypeError, match=r"pairs by seed.*dict\(zip\(seeds, values\)\)"):
+        compare({"x": [41.0, 40.0], "y": [37.0, 36.0]}, "x", "y")
+    with pytest.raises(ValueError, match=r"share only the seed 0 \(\[0\] vs \[0, 1\]\).*at least 2 shared seeds"):
+        compare({"x": {0: 1.0}, "y": {0: 0.0, 1: 2.0}}, "x", "y")
+    with pytest.raises(ValueError, match="share no seed"):
+        compare({"x": {0: 1.0}, "y": {1: 1.0}}, "x", "y")
+
+
+def test_a_gain_is_clear_only_when_its_paired_interval_excludes_zero():
+    same = {"a": {0: 10.0, 1: 10.0}, "b": {0: 10.0, 1: 10.0}}
+    assert compare(same, "a", "b").verdict == "within the noise"
+    steady = {"a": {0: 12.0, 1: 13.0}, "b": {0: 10.0, 1: 11.0}}  # the same gain on every seed
+    assert compare(steady, "a", "b").verdict == "clearly above"
+    three = {"a": {0: 42.0, 1: 43.0, 2: 44.1}, "b": {0: 40.0, 1: 41.0, 2: 42.0}}
+    assert compare(three, "a", "b").verdict == "clearly above" and compare(three, "b", "a").verdict == "clearly below"
 
 
 def test_doubling_gains_pair_the_seeds_both_lengths_ran():

@@ -2,7 +2,8 @@
 import torch
 
 from conftest import random_images
-from hintlearn_mini.data import batches, cache_dir, epoch_views
+from hintlearn_mini.data import cache_dir
+from hintlearn_mini.views import batches, epoch_views
 from hintlearn_mini.methods import KD
 from hintlearn_mini.models import build_model
 from hintlearn_mini.teacher_outputs import TeacherLogits

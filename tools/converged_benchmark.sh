@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 RESULTS=${RESULTS:-book/results}
-B=("$PYTHON" -m hintlearn_mini.bench --per-class 100 --epochs 64 --out "$RESULTS/bench-laptop.csv")
+JOBS=${JOBS:-2}  # two one-thread runs side by side (the rows record threads and jobs)
+B=("$PYTHON" -m hintlearn_mini.bench --per-class 100 --epochs 64 --jobs "$JOBS" --out "$RESULTS/bench-laptop.csv")
 "${B[@]}" --seeds 0 1 2 3 4
 "$PYTHON" -m hintlearn_mini.bench --per-class 100 --epochs 64 --fast-optimization 8 16 32 64 \
     --seeds 0 1 2 3 4 --out "$RESULTS/fsp-fast.csv"

@@ -144,7 +144,7 @@ class CRD(Distiller):
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None):
         if index is None:
             raise ValueError("CRD needs each sample's dataset index: call it as distiller(x, y, index) "
-                             "(hintlearn_mini.data.batches yields it)")
+                             "(hintlearn_mini.views.batches yields it)")
         logits, student_feats = self.student(x, features=True)
         teacher_logits, teacher_feats = self.teacher_forward(x, features=True)
         e_s = self.embed_student(student_feats.pooled)          # (B, 128)

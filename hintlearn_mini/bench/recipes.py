@@ -1,0 +1,204 @@
+"""The benchmark's runs, each defined once: a named recipe for training one seed.
+
+A :class:`Recipe` says how a row of the benchmark is trained: the module ``fit`` trains
+(``build``), the stage it is trained after, if any (``stage_one``: FitNets' hints, FSP's
+initialisation), and whether it gets the two-stage methods' extra epochs (the
+epoch-matched controls). Its ``name`` is the benchmark CSV's ``method`` column; chapters
+and the speed measurements use the objects themselves (``recipes.KD``, ``METHODS``),
+never a respelt or parsed name. :func:`train_recipe` trains any of them: one function,
+no branch per method.
+
+Chapters: ``book/08_comparison.ipynb`` (all of them), the method chapters (their own).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from torch import nn
+
+from .. import methods
+from ..data import ImageSet
+from ..methods.reviewkd import official_weight
+from ..models import build_model
+from ..profiles import Profile, fit_kwargs, stage_one_kwargs
+from ..runs import cached_fit
+from ..train import History, fit, seed_everything
+
+__all__ = ["Recipe", "train_recipe", "student", "METHODS", "CONTROLS", "DIAGNOSTICS", "ALL_RECIPES",
+           "find_recipes"]
+
+# build(profile, teacher, train_set, student) -> the module fit trains
+Build = Callable[[Profile, nn.Module, ImageSet, nn.Module], nn.Module]
+# stage_one(profile, teacher, student) -> (distiller, the parameters stage 1 trains)
+StageOne = Callable[[Profile, nn.Module, nn.Module], tuple]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One benchmark row: ``name`` (the CSV's ``method``), the method ``family`` it
+    belongs to, how to ``build`` the module ``fit`` trains from a fresh (or stage-1
+    trained) student, an optional ``stage_one``, ``epoch_matched`` (the stage-1 epochs
+    added, a control) and ``varies``: the recipe a control or diagnostic changes one
+    setting of (the row it is compared with)."""
+
+    name: str
+    family: str
+    build: Build
+    stage_one: StageOne | None = None
+    epoch_matched: bool = False
+    varies: Recipe | None = None
+
+    def __repr__(self) -> str:
+        return f"Recipe({self.name!r})"
+
+    def __reduce__(self):  # to a worker process by name: its functions are not picklable
+        return _recipe_named, (self.name,)
+
+
+def student(profile: Profile) -> nn.Module:
+    """A fresh student of the profile's pair, with one output per class."""
+    return build_model(profile.student, 100 if profile.dataset == "cifar100" else 10)
+
+
+def train_recipe(recipe: Recipe, profile: Profile, teacher: nn.Module, train_set: ImageSet,
+                 test_set: ImageSet, seed: int, progress: bool = False) -> tuple[History, int]:
+    """Train one seed of ``recipe``; returns its history and the trainable parameters
+    the method adds to the student (regressors, embeddings, fusion modules).
+    ``progress``: a progress bar per stage, labelled with the recipe and the seed.
+
+    A one-stage recipe goes through the run cache (``runs.cached_fit``), so a chapter
+    asking for the same run reads it back. A two-stage recipe trains stage 1 at a
+    constant learning rate (``stage_one_kwargs``, as RepDistiller), then ``build``'s
+    module from the stage-1 student with the profile's schedule.
+    """
+    if recipe.epoch_matched:
+        profile = replace(profile, epochs=profile.epochs + profile.stage_one_epochs())
+    if recipe.stage_one is None:
+        module, history = cached_fit(lambda: recipe.build(profile, teacher, train_set, student(profile)),
+                                     train_set, test_set, seed=seed, profile=profile, progress=progress,
+                                     desc=f"{recipe.name}, seed {seed}")
+        return history, _added_parameters(module)
+    seed_everything(seed)
+    first, parameters = recipe.stage_one(profile, teacher, student(profile))
+    fit(first, train_set, None, seed=seed, parameters=parameters, progress=progress,
+        desc=f"{recipe.name}, stage 1, seed {seed}", **stage_one_kwargs(profile))
+    module = recipe.build(profile, teacher, train_set, first.student)
+    history = fit(module, train_set, test_set, seed=seed, progress=progress, desc=f"{recipe.name}, seed {seed}",
+                  **fit_kwargs(profile))
+    return history, _added_parameters(first)
+
+
+def _added_parameters(module: nn.Module) -> int:
+    extra = module.extra_parameters() if isinstance(module, methods.Distiller) else []
+    return sum(p.numel() for p in extra if p.requires_grad)
+
+
+# How each method is built (the stage-1 parts first).
+
+def _hints(profile, teacher, student):
+    """FitNets' stage 1: the hint loss alone trains the student up to its guided layer."""
+    hints = methods.FitNets(student, teacher, ce_weight=0.0)
+    return hints, hints.guided_parameters()
+
+
+def _fsp_initialisation(weight: float = 1.0) -> StageOne:
+    """FSP's stage 1: the FSP loss alone (weighted) trains the student's feature layers."""
+    def stage_one(profile, teacher, student):
+        fsp = methods.FSP(student, teacher, weight=weight)
+        return fsp, fsp.feature_parameters()
+    return stage_one
+
+
+def _crd(student, teacher, train_set, **options):
+    with warnings.catch_warnings():  # K adapts to small training sets; chapter 6 shows the warning
+        warnings.simplefilter("ignore")
+        return methods.CRD(student, teacher, train_labels=train_set.labels, **options)
+
+
+def _reviewkd(profile, student, teacher, scale=1.0, review=True):
+    weight = scale * official_weight(profile.teacher, profile.student)
+    return methods.ReviewKD(student, teacher, weight=weight, review=review)
+
+
+# The methods of the book, in the order of its chapters.
+STUDENT_ALONE = Recipe("student alone", "student alone", lambda p, t, d, s: s)
+KD = Recipe("KD", "KD", lambda p, t, d, s: methods.KD(s, t))
+FITNETS_ONE_STAGE = Recipe("FitNets one-stage", "FitNets", lambda p, t, d, s: methods.FitNets(s, t))
+FITNETS_TWO_STAGE = Recipe("FitNets two-stage", "FitNets", lambda p, t, d, s: methods.KD(s, t), stage_one=_hints)
+AT = Recipe("AT", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t))
+KD_AT = Recipe("KD + AT", "AT",
+               lambda p, t, d, s: methods.AttentionTransfer(s, t, ce_weight=0.1, kd_weight=0.9))
+FSP_TWO_STAGE = Recipe("FSP two-stage", "FSP", lambda p, t, d, s: s, stage_one=_fsp_initialisation())
+CRD = Recipe("CRD", "CRD", lambda p, t, d, s: _crd(s, t, d))
+CRD_KD = Recipe("CRD + KD", "CRD", lambda p, t, d, s: _crd(s, t, d, kd_weight=1.0))
+REVIEWKD = Recipe("ReviewKD", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t))
+METHODS = (STUDENT_ALONE, KD, FITNETS_ONE_STAGE, FITNETS_TWO_STAGE, AT, KD_AT, FSP_TWO_STAGE, CRD, CRD_KD,
+           REVIEWKD)
+
+# Controls of the two-stage methods: the baselines given the stage-1 epochs too.
+STUDENT_ALONE_EPOCH_MATCHED = replace(STUDENT_ALONE, name="student alone, epoch-matched", epoch_matched=True,
+                                      varies=STUDENT_ALONE)
+KD_EPOCH_MATCHED = replace(KD, name="KD, epoch-matched", epoch_matched=True, varies=KD)
+CONTROLS = (STUDENT_ALONE_EPOCH_MATCHED, KD_EPOCH_MATCHED)
+
+# Diagnostics (chapter 8): the settings that explain a method which does not help.
+KD_TEMPERATURES = (
+    Recipe("KD, T=2", "KD", lambda p, t, d, s: methods.KD(s, t, T=2.0), varies=KD),
+    Recipe("KD, T=8", "KD", lambda p, t, d, s: methods.KD(s, t, T=8.0), varies=KD),
+)
+AT_WEIGHTS = (  # the official β = 1000 at 0.1× and 10×
+    Recipe("AT, β×0.1", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t, beta=100.0), varies=AT),
+    Recipe("AT, β×10", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t, beta=10000.0), varies=AT),
+)
+FITNETS_WEIGHTS = (  # RepDistiller's β = 100 at 0.1× and 10×
+    Recipe("FitNets one-stage, β×0.1", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, beta=10.0),
+           varies=FITNETS_ONE_STAGE),
+    Recipe("FitNets one-stage, β×10", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, beta=1000.0),
+           varies=FITNETS_ONE_STAGE),
+)
+HINT_STAGES = (  # the hint at the first and the last stage instead of the middle one
+    Recipe("FitNets one-stage, hint stage 1", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, stage=1),
+           varies=FITNETS_ONE_STAGE),
+    Recipe("FitNets one-stage, hint stage 3", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, stage=3),
+           varies=FITNETS_ONE_STAGE),
+)
+CRD_WEIGHTS = (  # the official β = 0.8 at 0.1× and 10×
+    Recipe("CRD, β×0.1", "CRD", lambda p, t, d, s: _crd(s, t, d, beta=0.08), varies=CRD),
+    Recipe("CRD, β×10", "CRD", lambda p, t, d, s: _crd(s, t, d, beta=8.0), varies=CRD),
+)
+CRD_IN_BATCH = Recipe("CRD, in-batch InfoNCE", "CRD", lambda p, t, d, s: _crd(s, t, d, in_batch=True),
+                      varies=CRD)
+FSP_WEIGHTS = (
+    replace(FSP_TWO_STAGE, name="FSP two-stage, weight ×0.1", stage_one=_fsp_initialisation(0.1),
+            varies=FSP_TWO_STAGE),
+    replace(FSP_TWO_STAGE, name="FSP two-stage, weight ×10", stage_one=_fsp_initialisation(10.0),
+            varies=FSP_TWO_STAGE),
+)
+REVIEWKD_WEIGHTS = (  # the official weight of the pair at 0.1× and 10×
+    Recipe("ReviewKD, weight ×0.1", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t, scale=0.1),
+           varies=REVIEWKD),
+    Recipe("ReviewKD, weight ×10", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t, scale=10.0),
+           varies=REVIEWKD),
+)
+REVIEWKD_NO_REVIEW = Recipe("ReviewKD, no review", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t, review=False),
+                            varies=REVIEWKD)
+DIAGNOSTICS = (*KD_TEMPERATURES, *AT_WEIGHTS, *FITNETS_WEIGHTS, *HINT_STAGES, *CRD_WEIGHTS, CRD_IN_BATCH,
+               *FSP_WEIGHTS, *REVIEWKD_WEIGHTS, REVIEWKD_NO_REVIEW)
+
+ALL_RECIPES = (*METHODS, *CONTROLS, *DIAGNOSTICS)
+
+
+def find_recipes(names) -> list[Recipe]:
+    """The recipes of these names, for the command line, where a user types them;
+    an unknown name is an error that lists every name there is."""
+    by_name = {r.name: r for r in ALL_RECIPES}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; valid methods: {', '.join(map(repr, by_name))}")
+    return [by_name[n] for n in names]
+
+
+def _recipe_named(name: str) -> Recipe:
+    return find_recipes([name])[0]
