@@ -9,6 +9,7 @@ Refresh a notebook's outputs with ``make chapter NB=book/NN_name.ipynb``
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -26,6 +27,29 @@ _spec.loader.exec_module(chapters_tool)
 # A code cell that draws: matplotlib calls or the package's plotting helpers.
 DRAWS = re.compile(r"\bplt\.(subplots|figure|bar|barh|plot|imshow|scatter|hist)\(|"
                    r"\bplots\.(plot|show)_\w+\(|\bax\w*\.(bar|barh|plot|imshow|scatter|hist)\(")
+
+
+def drawing_cells(nb) -> list[int]:
+    """The code cells that draw when they run: a drawing call in their own top-level code,
+    or a call of a function an earlier cell defined to draw. A cell that only defines such a
+    function draws nothing itself."""
+    drawers, found = set(), []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        text = "\n".join(line for line in source(cell).splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            tree = None
+        defined = [node for node in (tree.body if tree else []) if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        drawers |= {node.name for node in defined if DRAWS.search(ast.get_source_segment(text, node) or "")}
+        top = "\n".join(ast.get_source_segment(text, node) or "" for node in tree.body
+                        if node not in defined) if tree else text
+        calls = re.compile(r"\b(" + "|".join(map(re.escape, sorted(drawers))) + r")\(") if drawers else None
+        if DRAWS.search(top) or (calls and calls.search(top)):
+            found.append(i)
+    return found
 
 
 def book_notebooks() -> list[Path]:
@@ -106,10 +130,10 @@ def stored_run_problems(nb) -> list[str]:
                         f"{chapters_tool.profile_settings()}")
     if record.get("code_sha256") != chapters_tool.code_fingerprint(nb):
         problems.append("its code cells were edited after the stored run")
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and DRAWS.search(source(cell)):
-            if not any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
-                problems.append(f"{describe(i, cell)} draws a figure but stored none")
+    for i in drawing_cells(nb):
+        cell = nb.cells[i]
+        if not any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
+            problems.append(f"{describe(i, cell)} draws a figure but stored none")
     return problems
 
 
@@ -135,10 +159,20 @@ def test_a_stale_chapter_is_caught():
     other.metadata["hintlearn"]["profile"] = "quick"
     assert any("'quick' profile" in p for p in stored_run_problems(other))
     figureless = nbformat.from_dict(json.loads(json.dumps(nb)))
-    drawing = [c for c in figureless.cells if c.cell_type == "code" and DRAWS.search(source(c))]
+    drawing = [figureless.cells[i] for i in drawing_cells(figureless)]
     assert drawing, "chapter 1 draws figures"
     drawing[0].outputs = [o for o in drawing[0].outputs if "image/png" not in o.get("data", {})]
     assert any("draws a figure but stored none" in p for p in stored_run_problems(figureless))
+
+
+def test_a_cell_drawing_through_a_helper_of_an_earlier_cell_must_store_its_figure():
+    nb = nbformat.read(BOOK / "04_attention_transfer.ipynb", as_version=4)
+    helper = next(i for i, c in enumerate(nb.cells)
+                  if c.cell_type == "code" and source(c).startswith("def attention_grid("))
+    assert helper not in drawing_cells(nb)  # it only defines the drawing
+    call = next(i for i in drawing_cells(nb) if i > helper and "attention_grid(" in source(nb.cells[i]))
+    nb.cells[call].outputs = [o for o in nb.cells[call].outputs if "image/png" not in o.get("data", {})]
+    assert any("draws a figure but stored none" in p for p in stored_run_problems(nb))
 
 
 PAGE_WIDTH = 79  # characters of a code line the page shows without scrolling sideways
@@ -163,6 +197,31 @@ def test_a_long_code_line_is_caught():
     code = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip())
     code.source += "\n" + "x = 1  # " + "a" * PAGE_WIDTH
     assert long_code_lines(nb) and "chars" in long_code_lines(nb)[0]
+
+
+SCREEN_LINES = 25  # lines of a code cell the page shows on one screen
+
+
+def long_code_cells(nb) -> list[str]:
+    """'cell i (n lines)' for every code cell longer than a screen."""
+    return [f"cell {i} ({len(source(cell).splitlines())} lines): {source(cell).strip()[:40]!r}"
+            for i, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and len(source(cell).splitlines()) > SCREEN_LINES]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
+def test_no_code_cell_is_longer_than_a_screen(path: Path):
+    long = long_code_cells(nbformat.read(path, as_version=4))
+    assert not long, (f"{path.relative_to(ROOT)}: code cells longer than {SCREEN_LINES} lines; split them "
+                      f"with a sentence of prose between the parts:\n  " + "\n  ".join(long))
+
+
+def test_a_long_code_cell_is_caught():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    assert not long_code_cells(nb)
+    code.source += "\n" * SCREEN_LINES + "x = 1"
+    assert long_code_cells(nb) and "lines" in long_code_cells(nb)[0]
 
 
 def figures_without_alt_text(nb) -> list[str]:
