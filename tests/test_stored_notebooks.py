@@ -178,50 +178,39 @@ def test_a_cell_drawing_through_a_helper_of_an_earlier_cell_must_store_its_figur
 PAGE_WIDTH = 79  # characters of a code line the page shows without scrolling sideways
 
 
-def long_code_lines(nb) -> list[str]:
-    """'cell i, line j (n chars)' for every code line wider than the page."""
-    return [f"cell {i}, line {j} ({len(line)} chars): {line.strip()[:40]!r}"
-            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-            for j, line in enumerate(source(cell).splitlines(), 1) if len(line) > PAGE_WIDTH]
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
-def test_code_lines_fit_the_page(path: Path):
-    long = long_code_lines(nbformat.read(path, as_version=4))
-    assert not long, (f"{path.relative_to(ROOT)}: code lines wider than {PAGE_WIDTH} characters scroll "
-                      f"sideways on the page; wrap them:\n  " + "\n  ".join(long))
-
-
-def test_a_long_code_line_is_caught():
-    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
-    code = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip())
-    code.source += "\n" + "x = 1  # " + "a" * PAGE_WIDTH
-    assert long_code_lines(nb) and "chars" in long_code_lines(nb)[0]
-
-
 SCREEN_LINES = 25  # lines of a code cell the page shows on one screen
 
 
-def long_code_cells(nb) -> list[str]:
-    """'cell i (n lines)' for every code cell longer than a screen."""
-    return [f"cell {i} ({len(source(cell).splitlines())} lines): {source(cell).strip()[:40]!r}"
-            for i, cell in enumerate(nb.cells)
-            if cell.cell_type == "code" and len(source(cell).splitlines()) > SCREEN_LINES]
+def code_that_does_not_fit(nb) -> list[str]:
+    """'cell i, line j (n chars)' for every code line wider than the page, and
+    'cell i (n lines)' for every code cell longer than a screen."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        lines = source(cell).splitlines() if cell.cell_type == "code" else []
+        found += [f"cell {i}, line {j} ({len(line)} chars): {line.strip()[:40]!r}"
+                  for j, line in enumerate(lines, 1) if len(line) > PAGE_WIDTH]
+        if len(lines) > SCREEN_LINES:
+            found.append(f"cell {i} ({len(lines)} lines): {source(cell).strip()[:40]!r}")
+    return found
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS])
-def test_no_code_cell_is_longer_than_a_screen(path: Path):
-    long = long_code_cells(nbformat.read(path, as_version=4))
-    assert not long, (f"{path.relative_to(ROOT)}: code cells longer than {SCREEN_LINES} lines; split them "
-                      f"with a sentence of prose between the parts:\n  " + "\n  ".join(long))
+def test_code_fits_the_page(path: Path):
+    found = code_that_does_not_fit(nbformat.read(path, as_version=4))
+    assert not found, (f"{path.relative_to(ROOT)}: code lines wider than {PAGE_WIDTH} characters scroll "
+                       f"sideways; cells longer than {SCREEN_LINES} lines do not fit a screen. Wrap the "
+                       f"lines, split the cells with a sentence of prose between the parts:\n  "
+                       + "\n  ".join(found))
 
 
-def test_a_long_code_cell_is_caught():
+def test_a_long_code_line_and_a_long_cell_are_caught():
     nb = nbformat.read(NOTEBOOKS[0], as_version=4)
     code = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip())
-    assert not long_code_cells(nb)
+    assert not code_that_does_not_fit(nb)
+    code.source += "\n" + "x = 1  # " + "a" * PAGE_WIDTH
+    assert [p for p in code_that_does_not_fit(nb) if "chars" in p]
     code.source += "\n" * SCREEN_LINES + "x = 1"
-    assert long_code_cells(nb) and "lines" in long_code_cells(nb)[0]
+    assert [p for p in code_that_does_not_fit(nb) if "lines)" in p]
 
 
 def figures_without_alt_text(nb) -> list[str]:
