@@ -39,7 +39,32 @@ B = "tests/test_bench.py::"
 X = "tests/test_exercises.py::"
 EX = "hintlearn_mini/exercises/"
 C = "tests/test_course.py::"
+SE = "tests/test_stages_and_evaluation.py::"
 MUTATIONS = [
+    Mutation("FitNets' stage 1 trains with the labels too", "hintlearn_mini/bench/recipes.py",
+             "hints = methods.FitNets(student, teacher, ce_weight=0.0)", "hints = methods.FitNets(student, teacher)",
+             SE + "test_stage_one_trains_the_stem_and_stages_up_to_the_guided_layer_and_the_regressor_on_the_hint_alone"),
+    Mutation("FitNets' stage 1 trains fewer layers than up to the guided one", "hintlearn_mini/methods/fitnets.py",
+             "*student.stages[:self.stage], self.regressor]", "*student.stages[:self.stage - 1], self.regressor]",
+             SE + "test_stage_one_trains_the_stem_and_stages_up_to_the_guided_layer_and_the_regressor_on_the_hint_alone"),
+    Mutation("FitNets' stage 2 starts from a fresh student", "hintlearn_mini/bench/recipes.py",
+             "module = recipe.build(profile, teacher, train_set, first.student)",
+             "module = recipe.build(profile, teacher, train_set, student(profile))",
+             SE + "test_stage_two_starts_from_the_weights_stage_one_trained"),
+    Mutation("evaluation runs the model in training mode", "hintlearn_mini/train.py",
+             "    model.eval()\n    out = torch.cat(", "    out = torch.cat(",
+             SE + "test_evaluation_runs_in_eval_mode_and_leaves_batchnorm_statistics_untouched"),
+    Mutation("the test set is subsampled like the training set", "hintlearn_mini/profiles.py",
+             "    if profile.test_per_class is not None:\n        test_set = balanced_subset(test_set, profile.test_per_class, seed=0)",
+             "    if profile.train_per_class is not None:\n        test_set = balanced_subset(test_set, profile.train_per_class, seed=0)",
+             SE + "test_the_laptop_profile_tests_on_every_test_image"),
+    Mutation("a distiller's progress moves once an epoch", "hintlearn_mini/train.py",
+             "module.set_progress(((epoch - 1) + (step - 1) / steps) / epochs)",
+             "module.set_progress((epoch - 1) / epochs)",
+             SE + "test_a_distiller_sees_its_progress_at_every_step_from_zero"),
+    Mutation("ReviewKD's warm-up never starts at zero", "hintlearn_mini/methods/reviewkd.py",
+             "ramp = min(1.0, self.progress / self.warmup)", "ramp = min(1.0, 0.1 + self.progress / self.warmup)",
+             SE + "test_reviewkds_warm_up_starts_at_zero_and_reaches_the_full_weight"),
     Mutation("a method's keyword is left out of the run key", "hintlearn_mini/methods/base.py",
              "elif not isinstance(value, nn.Module):", 'elif not isinstance(value, nn.Module) and name != "p":',
              "tests/test_runs.py::test_every_keyword_of_every_method_is_in_the_run_key"),
