@@ -104,3 +104,45 @@ def test_kd_really_reads_the_stored_logits():
     _, looped = _kd_run(store=False)
     _, stored = _kd_run(store=True)
     assert abs(looped.epochs[0]["kd"] - stored.epochs[0]["kd"]) > 1e-3
+
+
+def test_the_store_key_holds_everything_that_makes_a_view_and_its_logits(monkeypatch):
+    from hintlearn_mini import teacher_outputs
+
+    data = random_images(16)
+    torch.manual_seed(0)
+    teacher, other_teacher = build_model("resnet8"), build_model("resnet8")
+    key = TeacherLogits(teacher, data, seed=0).key
+    assert TeacherLogits(teacher, data, seed=0).key == key
+    others = [TeacherLogits(other_teacher, data, seed=0), TeacherLogits(teacher, random_images(16, seed=1), seed=0),
+              TeacherLogits(teacher, data, seed=1), TeacherLogits(teacher, data, seed=0, precision="bf16")]
+    monkeypatch.setattr(teacher_outputs, "VIEW_RECIPE", teacher_outputs.VIEW_RECIPE + ", other crops")
+    others.append(TeacherLogits(teacher, data, seed=0))  # another augmentation recipe
+    assert len({key, *(store.key for store in others)}) == 1 + len(others)
+
+
+def test_a_stored_file_with_other_rows_is_refused_and_recomputed(capsys):
+    data = random_images(16)
+    torch.manual_seed(0)
+    teacher = build_model("resnet8")
+    store = TeacherLogits(teacher, data, seed=0)
+    right = store.epoch(1)
+    store.path(1).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(right[:-1], store.path(1))  # one row short: another data set's file
+    again = TeacherLogits(teacher, data, seed=0)
+    assert torch.equal(again.epoch(1), right) and again.computed == 1 and again.read == 0
+    assert "holds 15 rows for 16 images" in capsys.readouterr().out
+    assert torch.load(store.path(1), weights_only=True).shape[0] == 16  # replaced on disk
+
+
+def test_the_teachers_logits_are_computed_in_the_precision_the_key_says():
+    data = random_images(8)
+    torch.manual_seed(0)
+    teacher = build_model("resnet8")
+    seen = []
+    forward = teacher.forward
+    teacher.forward = lambda x, **kw: seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu")
+                                                  else None) or forward(x, **kw)
+    TeacherLogits(teacher, data, seed=0, precision="bf16").compute(1)
+    TeacherLogits(teacher, data, seed=0, precision="fp32").compute(1)
+    assert seen == [torch.bfloat16, None]
