@@ -45,8 +45,11 @@ def _row_key(row: dict) -> tuple:
 
 
 def _task_key(task: _Task, profile: Profile) -> tuple:
-    return (profile.name, *budget(profile), task.recipe.name, task.seed, task.teacher, task.student,
-            profile.resolved_precision())
+    """The key of the row ``task`` will write (:func:`_row_key`)."""
+    epochs, per_class = budget(profile)
+    return _row_key({"profile": profile.name, "epochs": epochs, "train_per_class": per_class,
+                     "method": task.recipe.name, "seed": task.seed, "teacher": task.teacher,
+                     "student": task.student, "precision": profile.resolved_precision()})
 
 
 def run_benchmark(out, profile: Profile, recipes=METHODS, seeds=None, teacher=None, train_set=None,
