@@ -43,3 +43,29 @@ def random_images(n: int = 64, classes: int = 10, seed: int = 0) -> ImageSet:
 @pytest.fixture
 def tiny_set():
     return random_images()
+
+
+def another_value(value):
+    """A different valid value of a method's keyword, by the type of its default."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1  # a stage 2 -> 3, p 2 -> 3, K, a dimension
+    if isinstance(value, float):
+        return 2 * value if value else 0.5
+    if isinstance(value, tuple):
+        return value[:-1]  # stages (1, 2, 3) -> (1, 2)
+    if isinstance(value, torch.Tensor):
+        return value.roll(1)
+    if value is None:
+        return 1
+    raise AssertionError(f"no other value known for {value!r}: extend another_value")
+
+
+def every_method():
+    """Every distillation method ``hintlearn_mini.methods`` exports (a new one joins
+    the tests that run over all of them by being exported)."""
+    from hintlearn_mini import methods
+
+    return [c for c in vars(methods).values()
+            if isinstance(c, type) and issubclass(c, methods.Distiller) and c is not methods.Distiller]

@@ -390,3 +390,96 @@ def test_two_jobs_train_the_rows_of_one_job_bit_for_bit(tmp_path, monkeypatch):
     assert len(found[1][0]) == 6
     assert found[2] == found[1]  # the same rows, and every cached run's losses to the last digit
     assert len(found[1][1]) == 4  # the one-stage runs went through the run cache
+
+
+def test_every_cost_ratio_points_the_way_its_name_says(monkeypatch):
+    from hintlearn_mini.bench import speed
+
+    speeds = {"KD, teacher in the loop": 50.0, "student alone": 200.0, "slow": 25.0}  # images/s
+    cases = [speed.StepCase(name, lambda *a: None, {"marker": name}) for name in speeds]
+    monkeypatch.setattr(speed, "plain_loop", lambda *a, **k: 100.0)
+    monkeypatch.setattr(speed, "_epoch_speed", lambda module, profile, data, seed, marker=None: speeds.get(marker, 1.0))
+    monkeypatch.setattr(speed, "student", lambda profile: None)
+    monkeypatch.setattr(speed, "KD_FROM_THE_STORE", speed.StepCase("KD", lambda *a: None))  # the store's warm-up
+    rows = {r["method"]: r for r in step_costs(TINY, teacher=object(), train_set=object(), rounds=1, cases=cases)}
+    # faster than the plain loop: speed_vs_plain > 1; cheaper than KD: cost_vs_kd < 1
+    assert rows["student alone"]["speed_vs_plain"] == 2.0 and rows["student alone"]["cost_vs_kd"] == 0.25
+    assert rows["slow"]["speed_vs_plain"] == 0.25 and rows["slow"]["cost_vs_kd"] == 2.0
+    assert rows["student alone"]["step_ms"] == round(1000 * TINY.batch_size / 200.0, 1)
+    assert rows["plain float32 loop"]["speed_vs_plain"] == 1.0 and rows["plain float32 loop"]["cost_vs_kd"] == 0.5
+
+
+_FAKE_ACCURACY = 50.0
+
+
+def _fake_training(monkeypatch) -> list:
+    """Every run the benchmark, the plateau or fast optimization would train, recorded
+    and skipped: (recipe or "fit", seed, epochs)."""
+    from types import SimpleNamespace
+
+    from hintlearn_mini.bench import runner
+    trained = []
+    history = SimpleNamespace(final_accuracy=_FAKE_ACCURACY, cached=False, seconds=1.0,
+                              epochs=[{"train_acc": 60.0, "test_acc": _FAKE_ACCURACY}])
+
+    def fake_recipe(recipe, pair, teacher, train_set, test_set, seed):
+        trained.append((recipe.name, seed, pair.epochs))
+        return history, 0
+
+    def fake_fit(module, *args, seed=0, epochs=1, **kwargs):
+        trained.append(("fit", seed, epochs))
+        return history
+    monkeypatch.setattr(runner, "train_recipe", fake_recipe)
+    for module in (bench.convergence, bench.fast):
+        monkeypatch.setattr(module, "fit", fake_fit)
+    monkeypatch.setattr(bench.fast, "student", lambda profile: torch.nn.Linear(1, 1))
+    stage_one = lambda profile, teacher, student: (SimpleNamespace(student=student), None)  # noqa: E731
+    monkeypatch.setattr(bench.fast, "FSP_TWO_STAGE", dataclasses.replace(recipes.FSP_TWO_STAGE, stage_one=stage_one))
+    return trained
+
+
+def _rewrite(path, field: str, value: str) -> None:
+    """Every row of the results file ``path`` with ``field`` set to ``value``."""
+    rows = read_results(path)
+    for row in rows:
+        row[field] = value
+    bench.write_rows(path, rows, list(rows[0]))
+
+
+@pytest.mark.parametrize("field, value", [("profile", "laptop"), ("epochs", "7"), ("train_per_class", "5"),
+                                          ("train_per_class", ""), ("precision", "other"),
+                                          ("teacher", "resnet56"), ("student", "resnet20"),
+                                          ("method", "AT"), ("seed", "9")])
+def test_a_finished_row_counts_only_for_the_run_of_its_whole_budget(tmp_path, monkeypatch, field, value):
+    trained = _fake_training(monkeypatch)
+    out, inputs = tmp_path / "bench.csv", _inputs()
+    run_benchmark(out, TINY, [recipes.KD], seeds=[0], **inputs)
+    run_benchmark(out, TINY, [recipes.KD], seeds=[0], **inputs)
+    assert len(trained) == 1  # found finished
+    _rewrite(out, field, value)  # the row is now another run's
+    run_benchmark(out, TINY, [recipes.KD], seeds=[0], **inputs)
+    assert len(trained) == 2, f"a row of another {field} counted as this run"
+
+
+@pytest.mark.parametrize("field, value", [("epochs", "7"), ("train_per_class", "5"), ("seed", "9")])
+def test_the_plateau_resumes_only_runs_of_the_same_budget(tmp_path, monkeypatch, field, value):
+    trained, out = _fake_training(monkeypatch), tmp_path / "plateau.csv"
+    inputs = _inputs()
+    for _ in range(2):
+        plateau(out, TINY, [1], seeds=[0], train_set=inputs["train_set"], test_set=inputs["test_set"])
+    assert len(trained) == 1
+    _rewrite(out, field, value)
+    plateau(out, TINY, [1], seeds=[0], train_set=inputs["train_set"], test_set=inputs["test_set"])
+    assert len(trained) == 2, f"a row of another {field} counted as this run"
+
+
+@pytest.mark.parametrize("field, value", [("epochs", "7"), ("train_per_class", "5"), ("seed", "9"),
+                                          ("method", "AT")])
+def test_fast_optimization_resumes_only_runs_of_the_same_budget(tmp_path, monkeypatch, field, value):
+    trained, out = _fake_training(monkeypatch), tmp_path / "fsp-fast.csv"
+    for _ in range(2):
+        bench.fast_optimization(out, TINY, budgets=(1,), seeds=[0], **_inputs())
+    assert len(read_results(out)) == 2 and len(trained) == 3  # stage 1 once, two budgets' runs
+    _rewrite(out, field, value)
+    bench.fast_optimization(out, TINY, budgets=(1,), seeds=[0], **_inputs())
+    assert len(trained) > 3, f"a row of another {field} counted as this run"

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from hintlearn_mini.data import DataNotFoundError, balanced_subset, load_cifar
+from conftest import random_images
+from hintlearn_mini.data import DataNotFoundError, ImageSet, balanced_subset, load_cifar
 from hintlearn_mini.views import augment, batches, normalize
 
 
@@ -163,3 +164,32 @@ def test_two_processes_sharing_a_cache_file_never_leave_it_broken(tmp_path):
             reads += 1
     assert all(w.returncode == 0 for w in writers) and reads > 0
     assert not list(tmp_path.glob(".*.tmp")), "temporary files left behind"
+
+
+def test_relabelled_class_folders_decode_again(image_folder):
+    before = load_cifar("cifar10", "train", root=image_folder)
+    for split in ("train", "test"):  # the same files, the same sizes; other class names
+        (image_folder / split / "cat").rename(image_folder / split / "zebra")
+    after = load_cifar("cifar10", "train", root=image_folder)
+    assert before.classes == ["cat", "dog", "frog"] and after.classes == ["dog", "frog", "zebra"]
+    # the cats of before are the zebras of after: the last class, no longer the first
+    assert torch.equal(after.images[after.labels == 2], before.images[before.labels == 0])
+    assert after.fingerprint() != before.fingerprint()
+    for split in ("train", "test"):  # renamed in place: the same files in the same order
+        (image_folder / split / "frog").rename(image_folder / split / "toad")
+    assert load_cifar("cifar10", "train", root=image_folder).classes == ["dog", "toad", "zebra"]
+
+
+def test_each_data_set_is_normalised_with_its_own_channel_statistics():
+    from hintlearn_mini.views import CIFAR_MEAN, CIFAR_STD
+
+    assert set(CIFAR_MEAN) == set(CIFAR_STD) == {"cifar10", "cifar100"}
+    assert CIFAR_MEAN["cifar10"] != CIFAR_MEAN["cifar100"] and CIFAR_STD["cifar10"] != CIFAR_STD["cifar100"]
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    for name in CIFAR_MEAN:
+        data = ImageSet(images, torch.arange(4), ["a", "b", "c", "d"], name)
+        mean = torch.tensor(CIFAR_MEAN[name]).view(1, 3, 1, 1)
+        std = torch.tensor(CIFAR_STD[name]).view(1, 3, 1, 1)
+        x, _, _ = next(batches(data, 4))
+        torch.testing.assert_close(x * std + mean, images.float() / 255)  # undone with its own statistics
+        torch.testing.assert_close(normalize(images, name), x)

@@ -128,3 +128,40 @@ def test_the_run_cache_keys_on_the_resolved_precision(capsys):
     auto = dataclasses.replace(tiny, precision="auto")
     _, again = cached_fit(make, data, data, seed=0, profile=auto)
     assert again.cached and again.precision == auto.resolved_precision()
+
+
+def test_auto_asks_the_device_that_will_compute_not_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for cpu, gpu in ((False, True), (True, False)):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: cpu)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: gpu)
+        assert hardware.native_bf16("cuda") is gpu and hardware.native_bf16("cuda:1") is gpu
+        assert hardware.native_bf16("cpu") is cpu
+        assert hardware.resolve_precision("auto", "cuda") == ("bf16" if gpu else "fp32")
+        assert hardware.resolve_precision("auto", "cpu") == ("bf16" if cpu else "fp32")
+        gpu_profile = dataclasses.replace(PROFILES["paper"], precision="auto", device="cuda")
+        assert gpu_profile.resolved_precision() == ("bf16" if gpu else "fp32")
+
+
+def test_fit_trains_where_hintlearn_device_says_and_checks_that_it_exists(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model, data = build_model("resnet8"), random_images(16)
+    monkeypatch.setenv("HINTLEARN_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="'cuda' was asked for but this machine has no cuda device; it has: cpu"):
+        fit(model, data, None, epochs=1, batch_size=16, progress=False)
+    monkeypatch.setenv("HINTLEARN_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        fit(model, data, None, epochs=1, batch_size=16, progress=False)
+
+    class Moved(Exception):
+        pass
+
+    def to(module, *args, **kwargs):  # where fit first moves the model, then stop
+        raise Moved(*args)
+
+    monkeypatch.setattr(hardware, "available_devices", lambda: ["cpu", "mps"])
+    monkeypatch.setattr(torch.nn.Module, "to", to)
+    monkeypatch.setenv("HINTLEARN_DEVICE", "mps")
+    with pytest.raises(Moved) as moved:
+        fit(model, data, None, epochs=1, batch_size=16, progress=False)
+    assert moved.value.args == ("mps",)

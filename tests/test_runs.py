@@ -2,7 +2,7 @@ import dataclasses
 
 import torch
 
-from conftest import random_images
+from conftest import another_value, every_method, random_images
 from hintlearn_mini.methods import KD
 from hintlearn_mini.models import build_model
 from hintlearn_mini.profiles import PROFILES
@@ -73,30 +73,6 @@ def test_a_cut_run_record_is_discarded_and_retrained_with_one_line(capsys):
     assert cached_fit(make, data, data, seed=0, profile=TINY)[1].cached
 
 
-def _another_value(value):
-    """A different valid value of a method's keyword, by the type of its default."""
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + 1  # a stage 2 -> 3, p 2 -> 3, K, a dimension
-    if isinstance(value, float):
-        return 2 * value if value else 0.5
-    if isinstance(value, tuple):
-        return value[:-1]  # stages (1, 2, 3) -> (1, 2)
-    if isinstance(value, torch.Tensor):
-        return value.roll(1)
-    if value is None:
-        return 1
-    raise AssertionError(f"no other value known for {value!r}: extend _another_value")
-
-
-def _every_method():
-    from hintlearn_mini import methods
-
-    return [c for c in vars(methods).values()
-            if isinstance(c, type) and issubclass(c, methods.Distiller) and c is not methods.Distiller]
-
-
 def test_every_keyword_of_every_method_is_in_the_run_key():
     import inspect
 
@@ -111,7 +87,7 @@ def test_every_keyword_of_every_method_is_in_the_run_key():
         module = method(build_model("resnet8"), build_model("resnet8"), **arguments)
         return module, run_key(module, 0, TINY, data, data)
 
-    methods = _every_method()
+    methods = every_method()
     assert len(methods) >= 6
     for method in methods:
         parameters = list(inspect.signature(method.__init__).parameters.values())[3:]  # self, student, teacher
@@ -121,7 +97,7 @@ def test_every_keyword_of_every_method_is_in_the_run_key():
         assert list(module.arguments) == [p.name for p in parameters], method.__name__
         assert key(method, base)[1] == base_key, f"{method.__name__}: the same arguments, another key"
         for name, value in base.items():
-            changed = key(method, dict(base, **{name: _another_value(value)}))[1]
+            changed = key(method, dict(base, **{name: another_value(value)}))[1]
             assert changed != base_key, f"{method.__name__}({name}=...) changed, the run key did not"
 
 

@@ -74,3 +74,44 @@ def test_doubling_gains_pair_the_seeds_both_lengths_ran():
     mean, low, high = paired_interval([45.0, 46.0], [40.0, 42.0])
     assert gains[0]["gain"] == pytest.approx(4.5) == pytest.approx(mean)
     assert (gains[0]["low"], gains[0]["high"]) == pytest.approx((low, high))
+
+
+def test_every_comparison_helper_pairs_by_seed_when_the_seeds_come_shuffled():
+    import random
+
+    from hintlearn_mini import bench
+    from hintlearn_mini.profiles import PROFILES
+    from hintlearn_mini.tables import benchmark_table, comparison_table
+
+    seeds = list(range(6))
+    a = {s: 40.0 + 3 * (s % 3) + 0.1 * s for s in seeds}   # the seed decides most of the accuracy
+    b = {s: 38.0 + 3 * (s % 3) for s in seeds}             # ... of both methods alike
+    by_seed = tuple(a[s] - b[s] for s in seeds)             # 2.0 ... 2.5: clearly above
+    mean, low, high = paired_interval([a[s] for s in seeds], [b[s] for s in seeds])
+    order_a, order_b = seeds[:], seeds[:]
+    random.Random(0).shuffle(order_a)
+    random.Random(1).shuffle(order_b)
+    assert order_a != order_b
+    results = {"a": {s: a[s] for s in order_a}, "b": {s: b[s] for s in order_b}}
+    c = compare(results, "a", "b")
+    assert c.differences == pytest.approx(by_seed) and (c.low, c.high) == pytest.approx((low, high))
+    assert c.verdict == "clearly above"
+    row = comparison_table(results, [("a", "b")]).data.loc[("a", "b")]
+    assert (row["difference"], row["low"], row["high"]) == pytest.approx((mean, low, high))
+    cells = benchmark_table(results, baselines=("b",)).data.loc["a"]
+    assert cells[("vs b", "Δ")] == pytest.approx(mean)
+    assert cells[("vs b", "95 % interval")] == f"[{low:+.2f}, {high:+.2f}]"
+    # two budgets of one method: the plateau's rows, written in whatever order runs finished
+    rows = [{"train_per_class": 10, "epochs": e, "seed": s, "accuracy": (b if e == 8 else a)[s]}
+            for e, order in ((8, order_b), (16, order_a)) for s in order]
+    random.Random(2).shuffle(rows)
+    (gain,) = doubling_gains(rows)
+    assert (gain["gain"], gain["low"], gain["high"]) == pytest.approx((mean, low, high))
+    # the benchmark's rows, read back as {method: {seed: accuracy}}
+    laptop = PROFILES["laptop"]
+    stored = [dict(profile="laptop", teacher=laptop.teacher, student=laptop.student, epochs=str(laptop.epochs),
+                   train_per_class=str(laptop.train_per_class), method=m, seed=str(s), accuracy=str(v[s]))
+              for m, v, order in (("KD", a, order_a), ("student alone", b, order_b)) for s in order]
+    random.Random(3).shuffle(stored)
+    found = bench.accuracies(stored, laptop)
+    assert compare(found, "KD", "student alone").differences == pytest.approx(by_seed)

@@ -1,4 +1,7 @@
 """Views that depend on (seed, epoch, row) only, and the store of the teacher's logits."""
+import dataclasses
+
+import pytest
 import torch
 
 from conftest import random_images
@@ -37,8 +40,9 @@ def test_epoch_views_draw_several_crops_and_both_flips():
     assert views.dy.min() >= 0 and views.dy.max() <= 8
 
 
-def test_stored_logits_are_the_teachers_outputs_for_the_batches_views():
-    data = random_images(40)
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])  # each normalised with its own statistics
+def test_stored_logits_are_the_teachers_outputs_for_the_batches_views(name):
+    data = dataclasses.replace(random_images(40), name=name)
     torch.manual_seed(0)
     teacher = build_model("resnet8").eval()
     store = TeacherLogits(teacher, data, seed=5, precision="fp32", batch_size=16)

@@ -36,6 +36,21 @@ def test_tapped_model_gives_logits_and_features_of_the_named_layers():
     assert feats.preact is feats.stages
 
 
+def test_the_named_stem_is_that_layers_output_and_the_first_stage_without_one():
+    model = resnet18(num_classes=10).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        maxpool = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        seen = {"maxpool": maxpool, "layer1": model.layer1(maxpool)}  # same shape, other values
+    with torch.no_grad():
+        _, with_stem = TappedModel(model, TEACHER_STAGES, pooled="flatten", stem="maxpool")(x, features=True)
+        _, without = TappedModel(model, TEACHER_STAGES, pooled="flatten")(x, features=True)
+    assert seen["maxpool"].shape == seen["layer1"].shape and not torch.equal(seen["maxpool"], seen["layer1"])
+    torch.testing.assert_close(with_stem.stem, seen["maxpool"])
+    torch.testing.assert_close(without.stem, seen["layer1"])
+    assert without.stem is without.stages[0]
+
+
 def test_training_the_tapped_model_trains_the_original():
     model = mobilenet_v3_small(num_classes=10)
     tapped = student(model)
