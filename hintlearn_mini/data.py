@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "ImageSet", "load_cifar", "balanced_subset", "cache_dir", "DataNotFoundError", "DataFolderError",
-    "IMAGE_EXTENSIONS", "atomic_save",
+    "ImageSet", "load_cifar", "balanced_subset", "split_validation", "VALIDATION_IMAGES", "cache_dir",
+    "DataNotFoundError", "DataFolderError", "IMAGE_EXTENSIONS", "atomic_save",
 ]
 
 _TORCHVISION_FOLDER = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -286,6 +286,11 @@ def balanced_subset(data: ImageSet, per_class: int, seed: int = 0) -> ImageSet:
 
     The result keeps the original order of the chosen rows.
     """
+    return data.subset(_balanced_rows(data, per_class, seed))
+
+
+def _balanced_rows(data: ImageSet, per_class: int, seed: int) -> Tensor:
+    """The sorted rows :func:`balanced_subset` chooses."""
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for label in range(len(data.classes)):
@@ -295,4 +300,32 @@ def balanced_subset(data: ImageSet, per_class: int, seed: int = 0) -> ImageSet:
                 f"asked for {per_class} images per class but class {label} "
                 f"({data.classes[label]!r}) has only {len(rows)}")
         chosen.append(rows[torch.randperm(len(rows), generator=generator)[:per_class]])
-    return data.subset(torch.cat(chosen).sort().values)
+    return torch.cat(chosen).sort().values
+
+
+# ------------------------------------------------------------------ the validation split
+# Carved out of the training images before anything else is drawn: 5,000 images, class-
+# balanced (CIFAR-10: 500 a class, the 45k/5k split of torchdistill; CIFAR-100: 50), by a
+# seed of its own that no run uses. The teachers and every training subset come from the
+# other images, so a setting chosen on validation accuracy was chosen on images that no
+# network, the teacher included, trained on.
+VALIDATION_IMAGES = 5_000
+VALIDATION_SEED = 20_150_101  # not a run seed: the split never moves with the seeds of runs
+
+
+def split_validation(train_set: ImageSet, images: int = VALIDATION_IMAGES,
+                     seed: int = VALIDATION_SEED) -> tuple[ImageSet, ImageSet]:
+    """``(rest, validation)``: ``images`` training images held out, the same number of
+    every class (:func:`balanced_subset` by ``seed``), and every other image.
+
+    Draw training subsets from ``rest`` only: the two never share an image. Both keep the
+    original order of their rows.
+    """
+    per_class, left = divmod(images, len(train_set.classes))
+    if left or not per_class:
+        raise ValueError(f"a class-balanced validation split of {images} images needs a multiple of "
+                         f"the {len(train_set.classes)} classes")
+    rows = _balanced_rows(train_set, per_class, seed)
+    held_out = torch.zeros(len(train_set), dtype=torch.bool)
+    held_out[rows] = True
+    return train_set.subset(torch.nonzero(~held_out).flatten()), train_set.subset(rows)

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from .hardware import PRECISIONS, native_bf16, resolve_device, resolve_precision
 
-__all__ = ["Profile", "PROFILES", "get_profile", "load_experiment_data", "fit_kwargs", "stage_one_kwargs"]
+__all__ = ["Profile", "PROFILES", "get_profile", "load_experiment_data", "Splits", "load_experiment_splits",
+           "fit_kwargs", "stage_one_kwargs"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,32 @@ def load_experiment_data(profile: Profile, root=None):
     if profile.test_per_class is not None:
         test_set = balanced_subset(test_set, profile.test_per_class, seed=0)
     return train_set, test_set
+
+
+class Splits(NamedTuple):
+    """A profile's three sets of images (:func:`load_experiment_splits`)."""
+    train: object       # ImageSet: the profile's training subset, outside the validation split
+    validation: object  # ImageSet: the validation split, the same for every profile and seed
+    test: object        # ImageSet: the test images the profile evaluates on
+
+
+def load_experiment_splits(profile: Profile, root=None) -> Splits:
+    """The profile's training, validation and test sets.
+
+    The validation split (``data.split_validation``: 5,000 class-balanced training
+    images) is carved out first; the training subset is drawn from the other images,
+    class-balanced and fixed by seed 0. Settings are chosen on ``validation``; ``test``
+    reports the chosen ones.
+    """
+    from .data import balanced_subset, load_cifar, split_validation
+
+    every = load_cifar(profile.dataset, "train", root=root)
+    rest, validation = split_validation(every)
+    test_set = load_cifar(profile.dataset, "test", root=root)
+    train_set = rest if profile.train_per_class is None else balanced_subset(rest, profile.train_per_class, seed=0)
+    if profile.test_per_class is not None:
+        test_set = balanced_subset(test_set, profile.test_per_class, seed=0)
+    return Splits(train_set, validation, test_set)
 
 
 def fit_kwargs(profile: Profile) -> dict:

@@ -26,22 +26,27 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data import ImageSet
+from .data import ImageSet, atomic_save
 from .views import batches
 from .hardware import autocast, resolve_device, resolve_precision
 from .losses import ce_loss
 
 __all__ = ["History", "fit", "evaluate", "predict", "seed_everything", "step_time", "operator_times",
-           "NonFiniteLossError"]
+           "NonFiniteLossError", "CheckpointMismatchError"]
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite during training."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A training checkpoint was written by a run with other settings than this one."""
 
 
 @dataclass
@@ -142,7 +147,8 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         schedule: str = "onecycle", seed: int = 0, parameters=None, progress: bool = True,
         desc: str | None = None, epoch_callback=None, device: str | None = None,
         eval_every: int | None = 1, channels_last: bool = True, precision: str | None = None,
-        store_teacher_logits: bool = False, nesterov: bool = True) -> History:
+        store_teacher_logits: bool = False, nesterov: bool = True, checkpoint: str | os.PathLike | None = None
+        ) -> History:
     """Train ``module`` on ``train_set`` and evaluate it on ``test_set`` after each epoch.
 
     Args:
@@ -167,6 +173,12 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
             plain momentum of RepDistiller, which the paper profile follows.
         channels_last: store the networks and batches channels-last, which speeds up
             small convolutions on a CPU by about a third; the numbers are the same.
+        checkpoint: a file in which a classifier's training is saved after every epoch
+            (weights, optimiser, schedule, history). If it exists, training goes on
+            after its last epoch: a run killed after epoch k and started again ends with
+            the numbers of an uninterrupted one, since each epoch's batches and views
+            depend on (seed, epoch) only. For long runs (a teacher); distillers are short
+            runs that ``runs.cached_fit`` caches whole.
 
     Returns:
         a :class:`History`: per epoch the mean of every loss term over the batches,
@@ -206,8 +218,17 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         return logits, losses
 
     history = History(seed=seed, precision=precision)
-    bar = tqdm(range(1, epochs + 1), desc=desc or type(module).__name__, unit="epoch",
-               disable=not progress)
+    first = 1
+    if checkpoint is not None:
+        if distiller:
+            raise ValueError("checkpoint= resumes a classifier's long run (a teacher); a distiller's "
+                             "run is cached whole by hintlearn_mini.runs.cached_fit")
+        settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+                    "schedule": schedule, "seed": seed, "precision": precision, "nesterov": nesterov,
+                    "data": train_set.fingerprint()}
+        first = _resume(checkpoint, settings, module, optimizer, scheduler, history)
+    bar = tqdm(range(first, epochs + 1), desc=desc or type(module).__name__, unit="epoch",
+               disable=not progress, initial=first - 1, total=epochs)
     try:
         for epoch in bar:
             start = time.perf_counter()
@@ -220,6 +241,9 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
             row["test_acc"] = evaluate(module, test_set) if test_set is not None and due else float("nan")
             row["seconds"] = time.perf_counter() - start
             history.epochs.append(row)
+            if checkpoint is not None:
+                atomic_save({"settings": settings, "module": module.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict(), "epochs": history.epochs}, Path(checkpoint))
             if epoch_callback is not None:
                 epoch_callback(epoch, module)
             bar.set_postfix(loss=f"{row['loss']:.3f}", train_acc=f"{row['train_acc']:.1f}")
@@ -227,6 +251,26 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         if distiller:
             module.stored_teacher_logits = None
     return history
+
+
+def _resume(checkpoint, settings: dict, module, optimizer, scheduler, history: History) -> int:
+    """Load a training checkpoint written by :func:`fit` with the same ``settings``; the
+    first epoch still to train (1 when there is none)."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        return 1
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["settings"] != settings:
+        changed = {k: (state["settings"].get(k), v) for k, v in settings.items() if state["settings"].get(k) != v}
+        raise CheckpointMismatchError(
+            f"the training checkpoint {path} was written by a run with other settings "
+            f"(setting: (checkpoint's, this run's)) {changed}; delete {path} to start this run afresh, "
+            f"or pass the checkpoint's settings to go on with it")
+    module.load_state_dict(state["module"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    history.epochs.extend(state["epochs"])
+    return len(state["epochs"]) + 1
 
 
 def _train_epoch(module: nn.Module, train_set: ImageSet, batch_size: int, seed: int, epoch: int,

@@ -193,3 +193,35 @@ def test_each_data_set_is_normalised_with_its_own_channel_statistics():
         x, _, _ = next(batches(data, 4))
         torch.testing.assert_close(x * std + mean, images.float() / 255)  # undone with its own statistics
         torch.testing.assert_close(normalize(images, name), x)
+
+
+def test_the_validation_split_is_fixed_class_balanced_and_disjoint_from_the_rest():
+    from hintlearn_mini.data import VALIDATION_IMAGES, split_validation
+
+    assert VALIDATION_IMAGES == 5_000
+    data = random_images(600)  # 60 a class
+    rest, validation = split_validation(data, images=200)
+    assert torch.bincount(validation.labels).tolist() == [20] * 10
+    assert len(rest) + len(validation) == len(data)
+    rows = lambda subset: {bytes(image.numpy()) for image in subset.images}  # noqa: E731
+    assert not rows(rest) & rows(validation) and rows(rest) | rows(validation) == rows(data)
+    again_rest, again = split_validation(data, images=200)
+    assert torch.equal(again.images, validation.images) and torch.equal(again_rest.images, rest.images)
+    assert validation.name == rest.name == data.name
+    # the split does not move with a run's seed: training subsets are drawn from the rest
+    assert not rows(balanced_subset(rest, 40, seed=3)) & rows(validation)
+    with pytest.raises(ValueError, match="multiple of the 10 classes"):
+        split_validation(data, images=205)
+
+
+def test_a_profiles_training_images_come_from_outside_the_validation_split(monkeypatch):
+    from hintlearn_mini import data as data_module
+    from hintlearn_mini.profiles import PROFILES, load_experiment_splits
+
+    full, test = random_images(6000), random_images(200, seed=1)  # 600 and 20 a class
+    monkeypatch.setattr(data_module, "load_cifar", lambda name, split, root=None: full if split == "train" else test)
+    splits = load_experiment_splits(PROFILES["quick"])  # 40 a class for training, 20 a class of test
+    rows = lambda subset: {bytes(image.numpy()) for image in subset.images}  # noqa: E731
+    assert len(splits.validation) == 5000 and len(splits.train) == 400 and len(splits.test) == 200
+    assert not rows(splits.train) & rows(splits.validation)
+    assert torch.equal(splits.validation.images, data_module.split_validation(full)[1].images)

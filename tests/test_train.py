@@ -5,7 +5,8 @@ from conftest import random_images
 from hintlearn_mini.methods import KD, Distiller
 from hintlearn_mini.models import build_model
 from hintlearn_mini.profiles import PROFILES, get_profile
-from hintlearn_mini.train import NonFiniteLossError, evaluate, fit, operator_times, seed_everything, step_time
+from hintlearn_mini.train import (CheckpointMismatchError, NonFiniteLossError, evaluate, fit, operator_times,
+                                  seed_everything, step_time)
 
 
 def _run(seed, module_fn=lambda: build_model("resnet8"), **kw):
@@ -120,3 +121,50 @@ def test_operator_times_add_up_to_a_step_and_name_the_convolutions():
     assert not {"aten::flip", "aten::randint", "aten::constant_pad_nd"} & set(ops)  # augmentation is outside
     step_ms = step_time(KD(build_model("resnet8"), build_model("resnet8")), data, batch_size=16, steps=3, warmup=1)
     assert 0.2 * step_ms < sum(ops.values()) < 5 * step_ms
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after(epoch: int):
+    def callback(done: int, module) -> None:
+        if done == epoch:
+            raise _Killed
+    return callback
+
+
+def test_a_killed_run_goes_on_from_its_checkpoint_to_the_numbers_of_an_uninterrupted_one(tmp_path):
+    data, test = random_images(48), random_images(16, seed=1)
+    kwargs = dict(epochs=3, batch_size=16, seed=4, progress=False, lr=0.05)
+    seed_everything(0)
+    whole = build_model("resnet8")
+    straight = fit(whole, data, test, **kwargs)
+    seed_everything(0)
+    killed = build_model("resnet8")
+    checkpoint = tmp_path / "teacher.ckpt"
+    with pytest.raises(_Killed):
+        fit(killed, data, test, checkpoint=checkpoint, epoch_callback=_kill_after(2), **kwargs)
+    seed_everything(1)  # a fresh process: other initial weights, overwritten by the checkpoint
+    resumed_model = build_model("resnet8")
+    resumed = fit(resumed_model, data, test, checkpoint=checkpoint, **kwargs)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(resumed.epochs) == drop(straight.epochs) and len(resumed.epochs) == 3
+    for (name, a), b in zip(whole.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
+    again = fit(resumed_model, data, test, checkpoint=checkpoint, **kwargs)  # finished: nothing to train
+    assert drop(again.epochs) == drop(straight.epochs)
+
+
+def test_a_checkpoint_of_other_settings_is_refused_with_the_file_to_delete(tmp_path):
+    data = random_images(32)
+    checkpoint = tmp_path / "teacher.ckpt"
+    fit(build_model("resnet8"), data, epochs=1, batch_size=16, progress=False, checkpoint=checkpoint)
+    with pytest.raises(CheckpointMismatchError, match=r"other settings .*'lr': \(0\.05, 0\.1\).*delete .*teacher\.ckpt"):
+        fit(build_model("resnet8"), data, epochs=1, batch_size=16, lr=0.1, progress=False, checkpoint=checkpoint)
+    with pytest.raises(CheckpointMismatchError, match="'data'"):
+        fit(build_model("resnet8"), random_images(32, seed=5), epochs=1, batch_size=16, progress=False,
+            checkpoint=checkpoint)
+    with pytest.raises(ValueError, match="distiller's run is cached whole"):
+        fit(KD(build_model("resnet8"), build_model("resnet8")), data, epochs=1, progress=False,
+            checkpoint=checkpoint)

@@ -73,3 +73,28 @@ def test_shipped_teachers_match_their_recipes():
     for name, recipe in SHIPPED_TEACHERS.items():
         manifest = teacher_manifest(name)
         assert manifest["recipe"] == recipe, f"{name}: the shipped manifest was made with another recipe"
+
+
+def test_the_standard_teacher_never_sees_the_validation_split_and_resumes(monkeypatch, tmp_path):
+    from conftest import random_images
+    from hintlearn_mini import data, train, zoo
+
+    full, test = random_images(5200), random_images(40, seed=1)  # 520 a class: 200 outside validation
+    monkeypatch.setattr(zoo, "load_cifar", lambda name, split, root=None: full if split == "train" else test)
+    seen = []
+    real_fit = train.fit
+
+    def recording_fit(model, train_set, *args, **kwargs):
+        seen.append((train_set, kwargs["checkpoint"]))
+        return real_fit(model, train_set, *args, **kwargs)
+    monkeypatch.setattr(zoo, "fit", recording_fit)
+    recipe = dict(zoo.STANDARD_TEACHER_RECIPE, arch="resnet8", epochs=2, batch_size=50)
+    manifest = zoo.train_teacher(recipe, out=tmp_path, name="standard")
+    (trained_on, checkpoint), = seen
+    _, validation = data.split_validation(full)
+    images = lambda subset: {bytes(i.numpy()) for i in subset.images}  # noqa: E731
+    assert len(trained_on) == 200 and not images(trained_on) & images(validation)
+    assert manifest["validation_images"] == 5000 and 0 <= manifest["validation_accuracy"] <= 100
+    assert manifest["test_accuracy_per_epoch"] == [None, manifest["test_accuracy"]]  # evaluated every 10
+    assert checkpoint == tmp_path / ".standard.training.pt" and not checkpoint.exists()  # removed when done
+    assert load_teacher("standard", folder=tmp_path)(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
