@@ -121,12 +121,19 @@ def load_experiment_data(profile: Profile, root=None):
     from .data import balanced_subset, load_cifar
 
     train_set = load_cifar(profile.dataset, "train", root=root)
-    test_set = load_cifar(profile.dataset, "test", root=root)
     if profile.train_per_class is not None:
         train_set = balanced_subset(train_set, profile.train_per_class, seed=0)
+    return train_set, _test_images(profile, root)
+
+
+def _test_images(profile: Profile, root=None):
+    """The test images a profile evaluates on: all of them, or a class-balanced subset."""
+    from .data import balanced_subset, load_cifar
+
+    test_set = load_cifar(profile.dataset, "test", root=root)
     if profile.test_per_class is not None:
         test_set = balanced_subset(test_set, profile.test_per_class, seed=0)
-    return train_set, test_set
+    return test_set
 
 
 class Splits(NamedTuple):
@@ -148,11 +155,8 @@ def load_experiment_splits(profile: Profile, root=None) -> Splits:
 
     every = load_cifar(profile.dataset, "train", root=root)
     rest, validation = split_validation(every)
-    test_set = load_cifar(profile.dataset, "test", root=root)
     train_set = rest if profile.train_per_class is None else balanced_subset(rest, profile.train_per_class, seed=0)
-    if profile.test_per_class is not None:
-        test_set = balanced_subset(test_set, profile.test_per_class, seed=0)
-    return Splits(train_set, validation, test_set)
+    return Splits(train_set, validation, _test_images(profile, root))
 
 
 def fit_kwargs(profile: Profile) -> dict:

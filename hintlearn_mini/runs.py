@@ -118,9 +118,11 @@ def _code_of(path: Path) -> str:
     raise ValueError(f"{path} has no table {table} = ...; update runs.DATA_TABLES")
 
 
-def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet, test_set: ImageSet) -> str:
+def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet, test_set: ImageSet,
+            validation_set: ImageSet | None = None) -> str:
     """The run cache's key of training ``module`` (as built, untrained) with this seed,
-    profile and data: 20 hex digits of a sha256 over everything that sets the numbers."""
+    profile and data: 20 hex digits of a sha256 over everything that sets the numbers
+    (and the validation set the run is evaluated on, when it has one)."""
     # "auto" is whatever it resolves to here: an auto run on this CPU is the bf16 run
     settings = dict(dataclasses.asdict(profile), precision=profile.resolved_precision())
     for plan in ("seeds", "pairs"):  # which runs an experiment makes, not what one computes
@@ -131,6 +133,7 @@ def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet,
         "initial_weights": weights_fingerprint(module),  # the student's, adapters' and teacher's
         "train": train_set.fingerprint(), "test": test_set.fingerprint(),
         "source": source_fingerprint(run_sources(module)),
+        **({"validation": validation_set.fingerprint()} if validation_set is not None else {}),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -155,7 +158,8 @@ def _plain(value):
 
 
 def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: int, profile: Profile,
-               desc: str = "", progress: bool = True) -> tuple[nn.Module, History]:
+               desc: str = "", progress: bool = True, validation_set: ImageSet | None = None
+               ) -> tuple[nn.Module, History]:
     """``fit`` with the profile's settings, or the stored result of the identical run.
 
     ``make_module()`` builds the model or distiller; it is called right after
@@ -165,7 +169,7 @@ def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: in
     """
     seed_everything(seed)
     module = make_module()
-    path = cache_dir() / "runs" / run_key(module, seed, profile, train_set, test_set)
+    path = cache_dir() / "runs" / run_key(module, seed, profile, train_set, test_set, validation_set)
     record, weights = path.with_suffix(".json"), path.with_suffix(".pt")
     if record.is_file() and weights.is_file():
         try:
@@ -186,7 +190,7 @@ def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: in
             return module, History(seed=stored["seed"], epochs=stored["epochs"], cached=True,
                                    precision=stored.get("precision", "fp32"))
     history = fit(module, train_set, test_set, seed=seed, desc=desc or None, progress=progress,
-                  **fit_kwargs(profile))
+                  validation_set=validation_set, **fit_kwargs(profile))
     sha = save_checkpoint(module, weights, type(module).__name__)
     tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")  # this process's own
     tmp.write_text(json.dumps({"seed": history.seed, "epochs": history.epochs, "desc": desc, "sha256": sha,

@@ -67,6 +67,12 @@ class History:
         return self.epochs[-1]["test_acc"]
 
     @property
+    def final_validation_accuracy(self) -> float:
+        """Validation accuracy (%) after the last epoch; NaN for a run without a
+        validation set (``fit(validation_set=...)``)."""
+        return self.epochs[-1].get("val_acc", float("nan"))
+
+    @property
     def seconds(self) -> float:
         return sum(self.column("seconds"))
 
@@ -147,8 +153,8 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         schedule: str = "onecycle", seed: int = 0, parameters=None, progress: bool = True,
         desc: str | None = None, epoch_callback=None, device: str | None = None,
         eval_every: int | None = 1, channels_last: bool = True, precision: str | None = None,
-        store_teacher_logits: bool = False, nesterov: bool = True, checkpoint: str | os.PathLike | None = None
-        ) -> History:
+        store_teacher_logits: bool = False, nesterov: bool = True, checkpoint: str | os.PathLike | None = None,
+        validation_set: ImageSet | None = None) -> History:
     """Train ``module`` on ``train_set`` and evaluate it on ``test_set`` after each epoch.
 
     Args:
@@ -167,6 +173,8 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         store_teacher_logits: for a distiller that reads only the teacher's logits
             (KD), take them from :class:`teacher_outputs.TeacherLogits`, computed once
             per (teacher, data, seed, precision, epoch) and shared by every such run.
+        validation_set: evaluated whenever ``test_set`` is (``val_acc`` of the history):
+            the images settings are chosen on (``data.split_validation``), never trained on.
         eval_every: evaluate on ``test_set`` every this many epochs (``None``: only
             after the last epoch, which is always evaluated; other rows hold NaN).
         nesterov: Nesterov momentum (the book's CIFAR-10 recipe); ``False`` is the
@@ -239,6 +247,8 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
                 scheduler.step()
             due = epoch == epochs or (eval_every is not None and epoch % eval_every == 0)
             row["test_acc"] = evaluate(module, test_set) if test_set is not None and due else float("nan")
+            if validation_set is not None:
+                row["val_acc"] = evaluate(module, validation_set) if due else float("nan")
             row["seconds"] = time.perf_counter() - start
             history.epochs.append(row)
             if checkpoint is not None:

@@ -16,7 +16,7 @@ from hintlearn_mini.bench import (CONTROLS, DIAGNOSTICS, METHODS, find_recipes, 
                                   run_benchmark, step_costs, train_recipe)
 from hintlearn_mini.models import build_model
 from hintlearn_mini.profiles import PROFILES, fit_kwargs
-from hintlearn_mini.train import make_optimizer, make_scheduler
+from hintlearn_mini.train import make_optimizer, make_scheduler, seed_everything
 
 TINY = dataclasses.replace(PROFILES["quick"], epochs=1, batch_size=16, seeds=(0, 1))
 
@@ -41,7 +41,7 @@ def test_every_method_runs_and_rows_are_tidy(tmp_path):
     assert [r["method"] for r in rows] == [recipe.name for recipe in METHODS]
     stored = read_results(out)
     assert len(stored) == len(METHODS)
-    assert set(stored[0]) == {"method", "seed", "accuracy", "wall_seconds", "extra_parameters",
+    assert set(stored[0]) == {"method", "seed", "accuracy", "val_accuracy", "wall_seconds", "extra_parameters",
                               "peak_rss_mb", "profile", "teacher", "student", "precision",
                               "epochs", "train_per_class", "threads", "jobs"}
     assert {(r["threads"], r["jobs"]) for r in stored} == {("1", "1")}
@@ -77,10 +77,10 @@ def test_a_killed_benchmark_resumes_without_redoing_or_corrupting(tmp_path):
 
 def test_unknown_method_lists_valid_ones(capsys):
     with pytest.raises(ValueError, match="valid methods: 'student alone', 'KD', 'FitNets one-stage'"):
-        find_recipes(["KD", "DKD"])
+        find_recipes(["KD", "OFD"])
     with pytest.raises(SystemExit):
-        bench.main(["--methods", "KD", "DKD"])
-    assert "unknown method(s) ['DKD']" in capsys.readouterr().err
+        bench.main(["--methods", "KD", "OFD"])
+    assert "unknown method(s) ['OFD']" in capsys.readouterr().err
 
 
 def test_each_precision_is_its_own_row(tmp_path):
@@ -419,10 +419,11 @@ def _fake_training(monkeypatch) -> list:
 
     from hintlearn_mini.bench import runner
     trained = []
-    history = SimpleNamespace(final_accuracy=_FAKE_ACCURACY, cached=False, seconds=1.0,
+    history = SimpleNamespace(final_accuracy=_FAKE_ACCURACY, final_validation_accuracy=_FAKE_ACCURACY,
+                              cached=False, seconds=1.0,
                               epochs=[{"train_acc": 60.0, "test_acc": _FAKE_ACCURACY}])
 
-    def fake_recipe(recipe, pair, teacher, train_set, test_set, seed):
+    def fake_recipe(recipe, pair, teacher, train_set, test_set, seed, validation_set=None):
         trained.append((recipe.name, seed, pair.epochs))
         return history, 0
 
@@ -483,3 +484,148 @@ def test_fast_optimization_resumes_only_runs_of_the_same_budget(tmp_path, monkey
     _rewrite(out, field, value)
     bench.fast_optimization(out, TINY, budgets=(1,), seeds=[0], **_inputs())
     assert len(trained) > 3, f"a row of another {field} counted as this run"
+
+
+def test_every_row_records_its_validation_accuracy_beside_its_test_accuracy(tmp_path):
+    inputs, validation = _inputs(), random_images(24, seed=7)
+    pair = TINY.for_pair(*TINY.teacher_student_pairs()[0])
+    chosen = [recipes.KD, recipes.FITNETS_TWO_STAGE]  # one through the run cache, one two-stage
+    rows = run_benchmark(tmp_path / "bench.csv", TINY, chosen, seeds=[0], validation_set=validation, **inputs)
+    for row, recipe in zip(rows, chosen):
+        history, _ = train_recipe(recipe, pair, inputs["teacher"], inputs["train_set"], inputs["test_set"], 0,
+                                  validation_set=validation)
+        assert row["val_accuracy"] == round(history.final_validation_accuracy, 2), recipe.name
+        assert row["accuracy"] == round(history.final_accuracy, 2)
+    without = run_benchmark(tmp_path / "other.csv", TINY, [recipes.KD], seeds=[0], **inputs)
+    assert without[0]["val_accuracy"] == "" and read_results(tmp_path / "other.csv")[0]["val_accuracy"] == ""
+
+
+def test_tuning_trains_every_methods_own_setting_at_the_same_factors_and_seeds(tmp_path, monkeypatch):
+    from hintlearn_mini.bench import tuning
+    trained = _fake_training(monkeypatch)
+    inputs = _inputs()
+    splits = (inputs["train_set"], random_images(20, seed=3), inputs["test_set"])
+    rows = tuning.tune(tmp_path / "tuning.csv", TINY, seeds=(0, 1), teacher=inputs["teacher"], splits=splits)
+    tuned = {knob.recipe for knob in recipes.KNOBS}
+    assert tuned == set(METHODS) - {recipes.STUDENT_ALONE}  # every method with a setting of its own
+    per_method = {}
+    for knob in recipes.KNOBS:
+        names = [knob.at(f).name for f in recipes.TUNING_FACTORS]
+        assert knob.at(1.0) is knob.recipe and len(set(names)) == 5
+        per_method.setdefault(knob.recipe.name, set()).update(names)
+    assert {len(v) for k, v in per_method.items() if k != "KD"} == {5} and len(per_method["KD"]) == 9
+    assert sorted((name, seed) for name, seed, _ in trained) == sorted(
+        (r.name, s) for r in tuning.tuning_grid() for s in (0, 1))
+    assert {r["val_accuracy"] for r in rows} == {_FAKE_ACCURACY}
+    assert recipes.FITNETS_WEIGHTS[0] is recipes._knob(recipes.FITNETS_ONE_STAGE, "β").at(0.1)  # one object
+
+
+def _tuning_rows(validation: dict, test: dict, profile=PROFILES["laptop"]) -> list[dict]:
+    """Rows of ``profile``'s budget: ``validation[method][seed]``, ``test[method][seed]``."""
+    base = dict(profile=profile.name, teacher=profile.teacher, student=profile.student, epochs=str(profile.epochs),
+                train_per_class=str(profile.train_per_class))
+    return [dict(base, method=m, seed=str(s), val_accuracy=str(v), accuracy=str(test[m].get(s, 50.0)))
+            for m, by_seed in validation.items() for s, v in by_seed.items()]
+
+
+def test_a_setting_is_chosen_on_validation_accuracy_never_on_test_accuracy():
+    from hintlearn_mini.bench import tuning
+    validation, test = {}, {}
+    for recipe in tuning.tuning_grid():
+        validation[recipe.name] = {s: 50.0 for s in (0, 1, 2)}
+        test[recipe.name] = {s: 50.0 for s in (0, 1, 2)}
+    at = recipes._knob(recipes.AT, "β")
+    validation[at.at(3).name] = {0: 52.0, 1: 51.0, 2: 53.0}   # best on validation
+    test[at.at(10).name] = {0: 70.0, 1: 70.0, 2: 70.0}        # best on test: must not matter
+    validation[at.at(0.3).name] = {0: 52.0, 1: 51.0, 2: 53.0, 3: 99.0}  # a tie; seed 3 is not shared
+    choices = tuning.choose(_tuning_rows(validation, test), PROFILES["laptop"])
+    choice = choices["AT"]  # of the tie, ×3 is nearer the default than ×0.3 (log distances 1.10, 1.20)
+    assert (choice.chosen, choice.factor, choice.value, choice.seeds) == (at.at(3), 3, 3000.0, (0, 1, 2))
+    assert choice.validation == 52.0
+    assert choices["CRD"].chosen is recipes.CRD  # all equal: the default, nearest itself
+    del validation[at.at(10).name]
+    with pytest.raises(ValueError, match=r"grid of 'AT' is not complete.*'AT, β×10'.*--tune"):
+        tuning.choose(_tuning_rows(validation, test), PROFILES["laptop"])
+
+
+def _plateau_rows(per_class: int, gains: dict) -> list[dict]:
+    """Plateau rows of one size at three seeds: ``gains[E]``: what doubling E adds."""
+    rows, accuracy = [], 40.0
+    for epochs in sorted(gains):
+        rows += [{"train_per_class": per_class, "epochs": epochs, "seed": s, "accuracy": 0.0,
+                  "val_accuracy": accuracy + 0.1 * s} for s in (0, 1, 2)]
+        accuracy += gains[epochs]
+    return rows
+
+
+def test_a_sizes_plateau_is_the_first_length_whose_doubling_adds_less_than_two_points():
+    from hintlearn_mini.bench.convergence import PLATEAU_CRITERION, plateau_epochs
+    assert PLATEAU_CRITERION == 2.0
+    rows = _plateau_rows(100, {8: 9.0, 16: 4.0, 32: 1.5, 64: 0.5, 128: 0.0})
+    assert plateau_epochs(rows, 100) == 32
+    rows += _plateau_rows(500, {8: 9.0, 16: 4.0, 32: 2.5, 64: 0.0})  # 64 is its longest run
+    with pytest.raises(ValueError, match=r"no plateau measured on validation for 500 .*32 -> 64: \+2\.50.*--per-class 500"):
+        plateau_epochs(rows, 500)
+    test_only = [dict(r, val_accuracy="") for r in rows]  # a choice is never made on test accuracy
+    with pytest.raises(ValueError, match="doublings: none"):
+        plateau_epochs(test_only, 100)
+
+
+def test_the_data_axis_trains_each_size_for_its_own_plateau_with_its_seeds(tmp_path, monkeypatch):
+    from hintlearn_mini.bench.data_axis import DATA_AXIS_SIZES, data_axis
+    trained = _fake_training(monkeypatch)
+    assert DATA_AXIS_SIZES == {100: (0, 1, 2, 3, 4), 500: (0, 1, 2)}
+    plateau_rows = (_plateau_rows(100, {8: 5.0, 16: 1.0, 32: 0.0})
+                    + _plateau_rows(500, {8: 5.0, 16: 5.0, 32: 1.0, 64: 0.0}))
+    inputs, asked = _inputs(), []
+
+    def splits_of(profile):
+        asked.append((profile.train_per_class, profile.epochs))
+        return inputs["train_set"], random_images(20, seed=3), inputs["test_set"]
+    out = tmp_path / "bench-data-axis.csv"
+    data_axis(out, TINY, [recipes.KD], plateau_rows, teacher=inputs["teacher"], splits_of=splits_of)
+    assert asked == [(100, 16), (500, 32)]
+    assert trained == [("KD", s, 16) for s in range(5)] + [("KD", s, 32) for s in range(3)]
+    stored = read_results(out)
+    assert [(r["train_per_class"], r["epochs"], r["seed"]) for r in stored] == (
+        [("100", "16", str(s)) for s in range(5)] + [("500", "32", str(s)) for s in range(3)])
+    data_axis(out, TINY, [recipes.KD], plateau_rows, teacher=inputs["teacher"], splits_of=splits_of)
+    assert len(trained) == 8  # resumed: nothing trained twice
+
+
+def test_plateau_runs_record_their_validation_accuracy(tmp_path):
+    inputs, validation = _inputs(), random_images(20, seed=3)
+    rows = plateau(tmp_path / "plateau.csv", TINY, [1], seeds=[0], train_set=inputs["train_set"],
+                   test_set=inputs["test_set"], validation_set=validation)
+    seed_everything(0)
+    model = recipes.student(TINY)
+    history = train.fit(model, inputs["train_set"], inputs["test_set"], seed=0, progress=False,
+                        validation_set=validation, **dict(fit_kwargs(TINY), epochs=1, eval_every=None))
+    assert rows[0]["val_accuracy"] == round(history.final_validation_accuracy, 2)
+    assert rows[0]["accuracy"] == round(history.final_accuracy, 2)
+
+
+def test_the_tuned_benchmark_trains_every_method_at_its_default_and_its_chosen_setting(tmp_path, monkeypatch):
+    from hintlearn_mini.bench import tuning
+    trained = _fake_training(monkeypatch)
+    validation = {r.name: {s: 50.0 for s in (0, 1, 2)} for r in tuning.tuning_grid()}
+    at_3 = recipes._knob(recipes.AT, "β").at(3)
+    validation[at_3.name] = {s: 60.0 for s in (0, 1, 2)}  # AT's choice; every other method keeps its default
+    rows = _tuning_rows(validation, validation, TINY)
+    inputs = _inputs()
+    splits = (inputs["train_set"], random_images(20, seed=3), inputs["test_set"])
+    tuning.tuned_benchmark(tmp_path / "bench.csv", TINY, rows, teacher=inputs["teacher"], splits=splits)
+    names = {r.name for r in METHODS} | {at_3.name}
+    assert sorted(trained) == sorted((n, s, TINY.epochs) for n in names for s in tuning.BENCHMARK_SEEDS)
+    assert tuning.BENCHMARK_SEEDS == (0, 1, 2, 3, 4)
+
+
+def test_every_combined_method_is_the_books_kd_plus_its_own_term():
+    inputs = _inputs()
+    build = lambda recipe: recipe.build(TINY, inputs["teacher"], inputs["train_set"], build_model("resnet8"))  # noqa: E731
+    kd = build(recipes.KD)
+    combined = [r for r in METHODS if "+ KD" in r.name or r.name.startswith("KD +")]
+    assert {r.name for r in combined} == {"KD + AT", "CRD + KD"}
+    for recipe in combined:
+        module = build(recipe)
+        assert (module.ce_weight, module.kd_weight, module.T) == (kd.ce_weight, kd.kd_weight, kd.T), recipe.name

@@ -258,3 +258,16 @@ def test_reviewkd_teacher_taps_are_preactivations():
 
 def test_reviewkd_never_trains_the_teacher():
     _frozen_teacher_check(lambda s, t, d: ReviewKD(s, t))
+
+
+def test_reviewkd_calls_a_weight_official_only_for_a_pair_the_official_script_ran():
+    from hintlearn_mini.bench import recipes
+    from hintlearn_mini.methods.reviewkd import default_weight, official_weight
+    from hintlearn_mini.profiles import PROFILES
+
+    assert official_weight("resnet32", "resnet8") is None and default_weight("resnet32", "resnet8") == 1.0
+    assert official_weight("resnet32x4", "resnet8x4") == default_weight("resnet32x4", "resnet8x4") == 5.0
+    assert official_weight("resnet56", "resnet20") == 0.6
+    paper = PROFILES["paper"].for_pair("wrn_40_2", "wrn_16_2")
+    built = recipes.REVIEWKD.build(paper, build_model("wrn_40_2", 100), None, build_model("wrn_16_2", 100))
+    assert built.weight == 5.0

@@ -114,3 +114,13 @@ def test_the_thread_count_is_in_the_run_key():
     finally:
         torch.set_num_threads(threads)
     assert one != two
+
+
+def test_the_validation_set_is_in_the_run_key_only_when_a_run_has_one():
+    from hintlearn_mini.runs import run_key
+
+    data, module = random_images(32), build_model("resnet8")
+    plain = run_key(module, 0, TINY, data, data)
+    assert run_key(module, 0, TINY, data, data, None) == plain  # the runs cached before stay valid
+    one, other = random_images(20, seed=1), random_images(20, seed=2)
+    assert len({plain, run_key(module, 0, TINY, data, data, one), run_key(module, 0, TINY, data, data, other)}) == 3

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -168,3 +170,14 @@ def test_a_checkpoint_of_other_settings_is_refused_with_the_file_to_delete(tmp_p
     with pytest.raises(ValueError, match="distiller's run is cached whole"):
         fit(KD(build_model("resnet8"), build_model("resnet8")), data, epochs=1, progress=False,
             checkpoint=checkpoint)
+
+
+def test_the_validation_set_is_evaluated_whenever_the_test_set_is():
+    data, test, validation = random_images(32), random_images(16, seed=1), random_images(20, seed=2)
+    seed_everything(0)
+    model = build_model("resnet8")
+    history = fit(model, data, test, epochs=2, batch_size=16, progress=False, eval_every=None,
+                  validation_set=validation)
+    assert math.isnan(history.epochs[0]["val_acc"]) and math.isnan(history.epochs[0]["test_acc"])
+    assert history.final_validation_accuracy == evaluate(model, validation) != evaluate(model, test)
+    assert math.isnan(fit(model, data, test, epochs=1, batch_size=16, progress=False).final_validation_accuracy)

@@ -6,18 +6,22 @@
                                    [--precision fp32 bf16] [--diagnostics] [--controls]
     python -m hintlearn_mini.bench --plateau 8 16 32 64 [--per-class 200] [--out plateau.csv]
     python -m hintlearn_mini.bench --fast-optimization 8 16 32 64 [--out fsp-fast.csv]
+    python -m hintlearn_mini.bench --tune [--jobs 2] [--out tuning-laptop.csv]
+    python -m hintlearn_mini.bench --tuned tuning-laptop.csv [--jobs 2] [--out bench-laptop.csv]
 
 One file per job, each readable top to bottom:
 
 - ``recipes.py``: the benchmark's runs as named :class:`Recipe` objects (the methods,
   the epoch-matched controls, the diagnostics) and ``train_recipe``, which trains any;
-- ``results.py``: the tidy CSV (one row per finished run: method, seed, test accuracy,
-  wall time, extra parameters, peak memory, profile, pair, precision, budget, threads,
-  jobs), written atomically and resumed by key, and the queries chapters read it with;
+- ``results.py``: the tidy CSV (one row per finished run: method, seed, test and
+  validation accuracy, wall time, extra parameters, peak memory, profile, pair,
+  precision, budget, threads, jobs), written atomically and resumed by key, and the
+  queries chapters read it with;
 - ``runner.py``: ``run_benchmark``, in one process or ``--jobs N`` worker processes;
 - ``speed.py``: images per second of every method against a plain float32 loop and KD;
 - ``convergence.py``, ``fast.py``: the two side experiments (the student's plateau, FSP's
   fast optimization);
+- ``tuning.py``: every method's own setting over one grid, chosen on the validation split;
 - ``cli.py``: the command line.
 
 The paper profile (``--profile paper``, a GPU) runs the CIFAR-100 setting of the CRD and
@@ -36,8 +40,9 @@ from .recipes import ALL_RECIPES, CONTROLS, DIAGNOSTICS, METHODS, Recipe, find_r
 from .results import FIELDS, accuracies, read_results, resume, run_seconds, write_rows
 from .runner import run_benchmark
 from .speed import STEP_CASES, STEP_FIELDS, StepCase, plain_loop, step_costs
+from .tuning import Choice, choose, tune, tuned_benchmark, tuning_grid
 
 __all__ = ["recipes", "Recipe", "METHODS", "CONTROLS", "DIAGNOSTICS", "ALL_RECIPES", "find_recipes", "train_recipe",
            "FIELDS", "read_results", "write_rows", "resume", "accuracies", "run_seconds", "run_benchmark",
            "STEP_CASES", "STEP_FIELDS", "StepCase", "plain_loop", "step_costs", "PLATEAU_FIELDS", "plateau",
-           "FAST_FIELDS", "fast_optimization", "main"]
+           "FAST_FIELDS", "fast_optimization", "tune", "tuning_grid", "choose", "Choice", "tuned_benchmark", "main"]

@@ -14,9 +14,10 @@ from ..profiles import get_profile
 from .fast import fast_optimization
 from .convergence import plateau
 from .recipes import ALL_RECIPES, CONTROLS, DIAGNOSTICS, METHODS, find_recipes
-from .results import write_rows
+from .results import read_results, write_rows
 from .runner import run_benchmark
 from .speed import STEP_FIELDS, step_costs
+from .tuning import BENCHMARK_SEEDS, TUNING_SEEDS, tune, tuned_benchmark
 
 __all__ = ["main", "summary"]
 
@@ -77,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fast-optimization", nargs="*", type=int, default=None, metavar="EPOCHS",
                         help="instead: the student from scratch and from the FSP initialisation, "
                              "trained for each of these epoch counts (fsp-fast.csv)")
+    parser.add_argument("--tune", action="store_true",
+                        help="instead: every method's own setting at 0.1x to 10x its default, seeds 0-2, each run "
+                             "scored on the validation split (tuning-<profile>.csv)")
+    parser.add_argument("--tuned", type=Path, default=None, metavar="TUNING_CSV",
+                        help="instead: every method at its default and at the setting chosen on validation "
+                             "in TUNING_CSV (the output of --tune), seeds 0-4")
     parser.add_argument("--step-costs", action="store_true",
                         help="also measure each method's images/s against a plain float32 loop and KD")
     return parser
@@ -110,6 +117,17 @@ def main(argv=None) -> None:
     if args.fast_optimization:
         out = args.out or Path("fsp-fast.csv")
         fast_optimization(out, profile, args.fast_optimization, args.seeds)
+        print(f"results: {out}")
+        return
+    if args.tune:
+        out = args.out or Path(f"tuning-{profile.name}.csv")
+        tune(out, profile, args.seeds or TUNING_SEEDS, jobs=args.jobs, threads=args.threads)
+        print(f"results: {out}")
+        return
+    if args.tuned:
+        out = args.out or Path(f"bench-{profile.name}.csv")
+        tuned_benchmark(out, profile, read_results(args.tuned), args.seeds or BENCHMARK_SEEDS, jobs=args.jobs,
+                        threads=args.threads)
         print(f"results: {out}")
         return
     out = args.out or Path(f"bench-{profile.name}.csv")

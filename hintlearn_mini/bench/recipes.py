@@ -12,6 +12,7 @@ Chapters: ``book/08_comparison.ipynb`` (all of them), the method chapters (their
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -20,14 +21,15 @@ from torch import nn
 
 from .. import methods
 from ..data import ImageSet
-from ..methods.reviewkd import official_weight
+from ..methods.dkd import default_beta
+from ..methods.reviewkd import default_weight
 from ..models import build_model
 from ..profiles import Profile, fit_kwargs, stage_one_kwargs
 from ..runs import cached_fit
 from ..train import History, fit, seed_everything
 
 __all__ = ["Recipe", "train_recipe", "student", "METHODS", "CONTROLS", "DIAGNOSTICS", "ALL_RECIPES",
-           "find_recipes"]
+           "find_recipes", "Knob", "KNOBS", "TUNING_FACTORS", "TUNING_GRID"]
 
 # build(profile, teacher, train_set, student) -> the module fit trains
 Build = Callable[[Profile, nn.Module, ImageSet, nn.Module], nn.Module]
@@ -63,10 +65,12 @@ def student(profile: Profile) -> nn.Module:
 
 
 def train_recipe(recipe: Recipe, profile: Profile, teacher: nn.Module, train_set: ImageSet,
-                 test_set: ImageSet, seed: int, progress: bool = False) -> tuple[History, int]:
+                 test_set: ImageSet, seed: int, progress: bool = False,
+                 validation_set: ImageSet | None = None) -> tuple[History, int]:
     """Train one seed of ``recipe``; returns its history and the trainable parameters
     the method adds to the student (regressors, embeddings, fusion modules).
-    ``progress``: a progress bar per stage, labelled with the recipe and the seed.
+    ``progress``: a progress bar per stage, labelled with the recipe and the seed;
+    ``validation_set``: evaluated beside the test set (the history's ``val_acc``).
 
     A one-stage recipe goes through the run cache (``runs.cached_fit``), so a chapter
     asking for the same run reads it back. A two-stage recipe trains stage 1 at a
@@ -78,7 +82,7 @@ def train_recipe(recipe: Recipe, profile: Profile, teacher: nn.Module, train_set
     if recipe.stage_one is None:
         module, history = cached_fit(lambda: recipe.build(profile, teacher, train_set, student(profile)),
                                      train_set, test_set, seed=seed, profile=profile, progress=progress,
-                                     desc=f"{recipe.name}, seed {seed}")
+                                     desc=f"{recipe.name}, seed {seed}", validation_set=validation_set)
         return history, _added_parameters(module)
     seed_everything(seed)
     first, parameters = recipe.stage_one(profile, teacher, student(profile))
@@ -86,7 +90,7 @@ def train_recipe(recipe: Recipe, profile: Profile, teacher: nn.Module, train_set
         desc=f"{recipe.name}, stage 1, seed {seed}", **stage_one_kwargs(profile))
     module = recipe.build(profile, teacher, train_set, first.student)
     history = fit(module, train_set, test_set, seed=seed, progress=progress, desc=f"{recipe.name}, seed {seed}",
-                  **fit_kwargs(profile))
+                  validation_set=validation_set, **fit_kwargs(profile))
     return history, _added_parameters(first)
 
 
@@ -117,25 +121,114 @@ def _crd(student, teacher, train_set, **options):
         return methods.CRD(student, teacher, train_labels=train_set.labels, **options)
 
 
+def _dkd(profile, student, teacher, scale=1.0):
+    return methods.DKD(student, teacher, beta=scale * default_beta(profile.teacher, profile.student))
+
+
 def _reviewkd(profile, student, teacher, scale=1.0, review=True):
-    weight = scale * official_weight(profile.teacher, profile.student)
+    weight = scale * default_weight(profile.teacher, profile.student)
     return methods.ReviewKD(student, teacher, weight=weight, review=review)
 
 
-# The methods of the book, in the order of its chapters.
+# The methods of the book, in the order of its chapters. One convention for the combined
+# methods: "X + KD" is the book's KD (0.1·CE + 0.9·KD_T, T = 4, RepDistiller's KD script)
+# plus X's own term, so that X + KD against KD measures X's term alone. (RepDistiller runs
+# CRD + KD with 1·CE + 1·KD instead.)
+KD_AND = {"ce_weight": 0.1, "kd_weight": 0.9}
 STUDENT_ALONE = Recipe("student alone", "student alone", lambda p, t, d, s: s)
 KD = Recipe("KD", "KD", lambda p, t, d, s: methods.KD(s, t))
 FITNETS_ONE_STAGE = Recipe("FitNets one-stage", "FitNets", lambda p, t, d, s: methods.FitNets(s, t))
 FITNETS_TWO_STAGE = Recipe("FitNets two-stage", "FitNets", lambda p, t, d, s: methods.KD(s, t), stage_one=_hints)
 AT = Recipe("AT", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t))
-KD_AT = Recipe("KD + AT", "AT",
-               lambda p, t, d, s: methods.AttentionTransfer(s, t, ce_weight=0.1, kd_weight=0.9))
+KD_AT = Recipe("KD + AT", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t, **KD_AND))
 FSP_TWO_STAGE = Recipe("FSP two-stage", "FSP", lambda p, t, d, s: s, stage_one=_fsp_initialisation())
 CRD = Recipe("CRD", "CRD", lambda p, t, d, s: _crd(s, t, d))
-CRD_KD = Recipe("CRD + KD", "CRD", lambda p, t, d, s: _crd(s, t, d, kd_weight=1.0))
+CRD_KD = Recipe("CRD + KD", "CRD", lambda p, t, d, s: _crd(s, t, d, **KD_AND))
 REVIEWKD = Recipe("ReviewKD", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t))
+DKD = Recipe("DKD", "DKD", lambda p, t, d, s: _dkd(p, s, t))
 METHODS = (STUDENT_ALONE, KD, FITNETS_ONE_STAGE, FITNETS_TWO_STAGE, AT, KD_AT, FSP_TWO_STAGE, CRD, CRD_KD,
-           REVIEWKD)
+           REVIEWKD, DKD)
+
+# The tuning grid (issue 27; ``tuning.py`` runs it): every method's own setting at the
+# same factors of its default, KD's temperature too. The ×1 recipe of a knob is the method
+# itself, so the grid's ×1 runs are the benchmark's default runs.
+TUNING_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A method's own setting the grid scales: ``recipe`` at its default, the
+    ``setting``'s name, ``default(profile)``: its value for the profile's pair (where it
+    comes from: ``source``),
+    ``scaled(factor)``: the fields of ``recipe`` that change at ``factor`` × default, and
+    ``label``: how a scaled recipe's name ends (``{factor}``, or ``{value}`` for a default
+    that is the same for every pair: "β×0.1", "T=8")."""
+
+    recipe: Recipe
+    setting: str
+    default: Callable[[Profile], float]
+    source: str
+    scaled: Callable[[float], dict]
+    label: str
+
+    def at(self, factor: float) -> Recipe:
+        """The recipe with the setting at ``factor`` × its default (×1: the method
+        itself); the same object every time it is asked for."""
+        return _scaled_recipe(self, factor)
+
+
+@functools.lru_cache(maxsize=None)
+def _scaled_recipe(knob: Knob, factor: float) -> Recipe:
+    if factor == 1:
+        return knob.recipe
+    value = knob.default(None) * factor if "{value}" in knob.label else None  # a constant default: KD's T
+    label = knob.label.format(factor=f"{factor:g}", value=f"{value:g}" if value is not None else "")
+    return replace(knob.recipe, name=f"{knob.recipe.name}, {label}", varies=knob.recipe, **knob.scaled(factor))
+
+
+def _hints_at(beta: float) -> StageOne:
+    """FitNets' stage 1 with the hint loss weighted by ``beta`` (alone, a weight scales
+    the step: the stage's effective learning rate)."""
+    def stage_one(profile, teacher, student):
+        hints = methods.FitNets(student, teacher, beta=beta, ce_weight=0.0)
+        return hints, hints.guided_parameters()
+    return stage_one
+
+
+KNOBS = (
+    Knob(KD, "KD weight", lambda p: 0.9, "Hinton et al. 2015 via RepDistiller: 0.1 CE + 0.9 KD",
+         lambda x: {"build": lambda p, t, d, s: methods.KD(s, t, kd_weight=0.9 * x)}, "KD weight ×{factor}"),
+    Knob(KD, "T", lambda p: 4.0, "RepDistiller's default temperature",
+         lambda x: {"build": lambda p, t, d, s: methods.KD(s, t, T=4.0 * x)}, "T={value}"),
+    Knob(FITNETS_ONE_STAGE, "β", lambda p: 100.0, "RepDistiller's --beta for hints",
+         lambda x: {"build": lambda p, t, d, s: methods.FitNets(s, t, beta=100.0 * x)}, "β×{factor}"),
+    Knob(FITNETS_TWO_STAGE, "β", lambda p: 100.0, "RepDistiller's --beta for hints, in stage 1",
+         lambda x: {"stage_one": _hints_at(100.0 * x)}, "β×{factor}"),
+    Knob(AT, "β", lambda p: 1000.0, "Zagoruyko & Komodakis 2017's CIFAR experiments",
+         lambda x: {"build": lambda p, t, d, s: methods.AttentionTransfer(s, t, beta=1000.0 * x)}, "β×{factor}"),
+    Knob(KD_AT, "β", lambda p: 1000.0, "Zagoruyko & Komodakis 2017's CIFAR experiments",
+         lambda x: {"build": lambda p, t, d, s: methods.AttentionTransfer(s, t, beta=1000.0 * x, **KD_AND)},
+         "β×{factor}"),
+    Knob(FSP_TWO_STAGE, "weight", lambda p: 1.0, "RepDistiller's FSP stage 1 (no weight: 1)",
+         lambda x: {"stage_one": _fsp_initialisation(x)}, "weight ×{factor}"),
+    Knob(CRD, "β", lambda p: 0.8, "RepDistiller's --beta for CRD",
+         lambda x: {"build": lambda p, t, d, s: _crd(s, t, d, beta=0.8 * x)}, "β×{factor}"),
+    Knob(CRD_KD, "β", lambda p: 0.8, "RepDistiller's --beta for CRD",
+         lambda x: {"build": lambda p, t, d, s: _crd(s, t, d, beta=0.8 * x, **KD_AND)}, "β×{factor}"),
+    Knob(REVIEWKD, "weight", lambda p: default_weight(p.teacher, p.student),
+         "ReviewKD's official weight of the pair where its script ran it, else our default 1.0 "
+         "(reviewkd.default_weight)",
+         lambda x: {"build": lambda p, t, d, s: _reviewkd(p, s, t, scale=x)}, "weight ×{factor}"),
+    Knob(DKD, "β", lambda p: default_beta(p.teacher, p.student),
+         "DKD's official β of the pair where its configs ran it, else our default 2.0 (dkd.default_beta)",
+         lambda x: {"build": lambda p, t, d, s: _dkd(p, s, t, scale=x)}, "β×{factor}"),
+)
+TUNING_GRID = tuple(dict.fromkeys(knob.at(f) for knob in KNOBS for f in TUNING_FACTORS))  # KD ×1 once
+
+
+def _knob(recipe: Recipe, setting: str) -> Knob:
+    return next(k for k in KNOBS if k.recipe is recipe and k.setting == setting)
+
 
 # Controls of the two-stage methods: the baselines given the stage-1 epochs too.
 STUDENT_ALONE_EPOCH_MATCHED = replace(STUDENT_ALONE, name="student alone, epoch-matched", epoch_matched=True,
@@ -144,50 +237,27 @@ KD_EPOCH_MATCHED = replace(KD, name="KD, epoch-matched", epoch_matched=True, var
 CONTROLS = (STUDENT_ALONE_EPOCH_MATCHED, KD_EPOCH_MATCHED)
 
 # Diagnostics (chapter 8): the settings that explain a method which does not help.
-KD_TEMPERATURES = (
-    Recipe("KD, T=2", "KD", lambda p, t, d, s: methods.KD(s, t, T=2.0), varies=KD),
-    Recipe("KD, T=8", "KD", lambda p, t, d, s: methods.KD(s, t, T=8.0), varies=KD),
-)
-AT_WEIGHTS = (  # the official β = 1000 at 0.1× and 10×
-    Recipe("AT, β×0.1", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t, beta=100.0), varies=AT),
-    Recipe("AT, β×10", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t, beta=10000.0), varies=AT),
-)
-FITNETS_WEIGHTS = (  # RepDistiller's β = 100 at 0.1× and 10×
-    Recipe("FitNets one-stage, β×0.1", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, beta=10.0),
-           varies=FITNETS_ONE_STAGE),
-    Recipe("FitNets one-stage, β×10", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, beta=1000.0),
-           varies=FITNETS_ONE_STAGE),
-)
+KD_TEMPERATURES = (_knob(KD, "T").at(0.5), _knob(KD, "T").at(2))  # T = 2 and 8
+AT_WEIGHTS = (_knob(AT, "β").at(0.1), _knob(AT, "β").at(10))
+FITNETS_WEIGHTS = (_knob(FITNETS_ONE_STAGE, "β").at(0.1), _knob(FITNETS_ONE_STAGE, "β").at(10))
 HINT_STAGES = (  # the hint at the first and the last stage instead of the middle one
     Recipe("FitNets one-stage, hint stage 1", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, stage=1),
            varies=FITNETS_ONE_STAGE),
     Recipe("FitNets one-stage, hint stage 3", "FitNets", lambda p, t, d, s: methods.FitNets(s, t, stage=3),
            varies=FITNETS_ONE_STAGE),
 )
-CRD_WEIGHTS = (  # the official β = 0.8 at 0.1× and 10×
-    Recipe("CRD, β×0.1", "CRD", lambda p, t, d, s: _crd(s, t, d, beta=0.08), varies=CRD),
-    Recipe("CRD, β×10", "CRD", lambda p, t, d, s: _crd(s, t, d, beta=8.0), varies=CRD),
-)
+CRD_WEIGHTS = (_knob(CRD, "β").at(0.1), _knob(CRD, "β").at(10))
 CRD_IN_BATCH = Recipe("CRD, in-batch InfoNCE", "CRD", lambda p, t, d, s: _crd(s, t, d, in_batch=True),
                       varies=CRD)
-FSP_WEIGHTS = (
-    replace(FSP_TWO_STAGE, name="FSP two-stage, weight ×0.1", stage_one=_fsp_initialisation(0.1),
-            varies=FSP_TWO_STAGE),
-    replace(FSP_TWO_STAGE, name="FSP two-stage, weight ×10", stage_one=_fsp_initialisation(10.0),
-            varies=FSP_TWO_STAGE),
-)
-REVIEWKD_WEIGHTS = (  # the official weight of the pair at 0.1× and 10×
-    Recipe("ReviewKD, weight ×0.1", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t, scale=0.1),
-           varies=REVIEWKD),
-    Recipe("ReviewKD, weight ×10", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t, scale=10.0),
-           varies=REVIEWKD),
-)
+FSP_WEIGHTS = (_knob(FSP_TWO_STAGE, "weight").at(0.1), _knob(FSP_TWO_STAGE, "weight").at(10))
+REVIEWKD_WEIGHTS = (_knob(REVIEWKD, "weight").at(0.1), _knob(REVIEWKD, "weight").at(10))
 REVIEWKD_NO_REVIEW = Recipe("ReviewKD, no review", "ReviewKD", lambda p, t, d, s: _reviewkd(p, s, t, review=False),
                             varies=REVIEWKD)
 DIAGNOSTICS = (*KD_TEMPERATURES, *AT_WEIGHTS, *FITNETS_WEIGHTS, *HINT_STAGES, *CRD_WEIGHTS, CRD_IN_BATCH,
                *FSP_WEIGHTS, *REVIEWKD_WEIGHTS, REVIEWKD_NO_REVIEW)
 
-ALL_RECIPES = (*METHODS, *CONTROLS, *DIAGNOSTICS)
+
+ALL_RECIPES = tuple(dict.fromkeys((*METHODS, *CONTROLS, *DIAGNOSTICS, *TUNING_GRID)))
 
 
 def find_recipes(names) -> list[Recipe]:

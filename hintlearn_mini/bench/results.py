@@ -16,12 +16,14 @@ from .recipes import ALL_RECIPES
 
 __all__ = ["FIELDS", "read_results", "write_rows", "resume", "accuracies", "run_seconds", "rows_of"]
 
-# One row per finished run. threads: the CPU threads it trained with; jobs: how many runs
-# trained side by side (its wall time was measured beside jobs - 1 others).
-FIELDS = ["method", "seed", "accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb", "profile",
-          "teacher", "student", "precision", "epochs", "train_per_class", "threads", "jobs"]
+# One row per finished run. accuracy: on the test images; val_accuracy: on the validation
+# split (settings are chosen on it; empty for a run without one). threads: the CPU threads
+# it trained with; jobs: how many runs trained side by side (its wall time was measured
+# beside jobs - 1 others).
+FIELDS = ["method", "seed", "accuracy", "val_accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb",
+          "profile", "teacher", "student", "precision", "epochs", "train_per_class", "threads", "jobs"]
 # Columns added after rows were stored: an older row reads them as empty ("not recorded").
-RECORDED_LATER = ("threads", "jobs")
+RECORDED_LATER = ("threads", "jobs", "val_accuracy")
 NUMERIC = {"seed": int, "epochs": int, "accuracy": float}  # columns a resumed file must parse
 
 

@@ -12,6 +12,7 @@ other runs.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
 import resource
 import time
@@ -53,13 +54,14 @@ def _task_key(task: _Task, profile: Profile) -> tuple:
 
 
 def run_benchmark(out, profile: Profile, recipes=METHODS, seeds=None, teacher=None, train_set=None,
-                  test_set=None, pairs=None, jobs: int = 1, threads: int = 1) -> list[dict]:
+                  test_set=None, pairs=None, jobs: int = 1, threads: int = 1, validation_set=None) -> list[dict]:
     """Train every (pair, recipe, seed) not yet in ``out``; write each row as it finishes.
 
     ``pairs`` defaults to the profile's (teacher, student) pairs, ``seeds`` to its seeds;
     a teacher, train set and test set passed in replace the profile's (the tests run on
-    tiny data this way). ``jobs`` processes of ``threads`` CPU threads each train side by
-    side (``jobs=1``: in this process).
+    tiny data this way); ``validation_set`` adds each run's ``val_accuracy``. ``jobs``
+    processes of ``threads`` CPU threads each train side by side (``jobs=1``: in this
+    process).
     """
     pairs = list(pairs or profile.teacher_student_pairs())
     seeds = list(profile.seeds if seeds is None else seeds)
@@ -70,7 +72,7 @@ def run_benchmark(out, profile: Profile, recipes=METHODS, seeds=None, teacher=No
         return rows
     if train_set is None or test_set is None:
         train_set, test_set = load_experiment_data(profile)
-    context = (profile, teacher, train_set, test_set, threads, jobs)
+    context = (profile, teacher, train_set, test_set, threads, jobs, validation_set)
     desc = f"{profile.name}, {profile.resolved_precision()}, {jobs} job(s)"
     for row in tqdm(_rows_as_finished(todo, context, jobs), total=len(todo), desc=desc, unit="run"):
         rows.append(row)
@@ -97,11 +99,11 @@ def _rows_as_finished(todo, context, jobs: int):
 _WORKER: dict = {}  # this process's share of the benchmark: profile, data, teachers by pair
 
 
-def _start_worker(profile, teacher, train_set, test_set, threads, jobs) -> None:
+def _start_worker(profile, teacher, train_set, test_set, threads, jobs, validation_set) -> None:
     torch.set_num_threads(threads)
     _WORKER.clear()
     _WORKER.update(profile=profile, teacher=teacher, train_set=train_set, test_set=test_set,
-                   threads=threads, jobs=jobs, teachers={})
+                   threads=threads, jobs=jobs, validation_set=validation_set, teachers={})
 
 
 def _pair_teacher(pair: Profile):
@@ -121,9 +123,11 @@ def _train_row(task: _Task) -> dict:
     teacher = _pair_teacher(pair)
     start = time.perf_counter()
     history, extra = train_recipe(task.recipe, pair, teacher, _WORKER["train_set"], _WORKER["test_set"],
-                                  task.seed)
+                                  task.seed, validation_set=_WORKER["validation_set"])
+    validation = history.final_validation_accuracy  # NaN without a validation set: left empty
     wall = history.seconds if history.cached else time.perf_counter() - start  # its training time
     return {"method": task.recipe.name, "seed": task.seed, "accuracy": round(history.final_accuracy, 2),
+            "val_accuracy": "" if math.isnan(validation) else round(validation, 2),
             "wall_seconds": round(wall, 1), "extra_parameters": extra,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "profile": profile.name, "teacher": task.teacher, "student": task.student,

@@ -6,9 +6,10 @@ parts it needs (regressors, embeddings, fusion modules).
 from .attention import AttentionTransfer
 from .base import Distiller, freeze
 from .crd import CRD
+from .dkd import DKD
 from .fitnets import FitNets
 from .fsp import FSP
 from .kd import KD
 from .reviewkd import ReviewKD
 
-__all__ = ["Distiller", "freeze", "KD", "FitNets", "AttentionTransfer", "FSP", "CRD", "ReviewKD"]
+__all__ = ["Distiller", "freeze", "KD", "FitNets", "AttentionTransfer", "FSP", "CRD", "ReviewKD", "DKD"]

@@ -15,9 +15,13 @@ Defaults follow the official CIFAR-100 code (``dvlab-research/ReviewKD``):
 * ABF(in, mid, out, fuse): 1×1 conv + BN to ``mid``; if fusing, the deeper residual is
   resized (nearest) and a 1×1 conv + sigmoid gives two per-pixel weights for the two
   inputs; then 3×3 conv + BN to ``out``; mid = min(512, last student width);
-* weight w = 1.0 (the official value for resnet110 → resnet32; 0.6 for resnet56 →
-  resnet20, 5.0 for the ×4 and WRN pairs: ``official_weight``), warm-up over the first 20 of 240 epochs,
-  here the same fraction of the schedule (1/12), ramped per step instead of per epoch.
+* weight w = 1.0, the constructor's default. The official script sets w per pair
+  (``OFFICIAL_WEIGHTS``: 0.6 for resnet56 → resnet20, 1.0 for resnet110 → resnet32, 5.0
+  for the ×4 and WRN pairs; mdistiller uses 5.0); ``official_weight`` gives it, and None
+  for a pair the script never ran, such as the book's resnet32 → resnet8, where
+  ``default_weight``'s 1.0 is our default, not an official value;
+* warm-up over the first 20 of 240 epochs, here the same fraction of the schedule
+  (1/12), ramped per step instead of per epoch.
 
 The official CIFAR script never puts its teacher in eval mode (its BatchNorm uses batch
 statistics); we keep the teacher frozen in eval mode, as mdistiller and the official
@@ -33,7 +37,7 @@ from torch import Tensor, nn
 from ..losses import hcl_loss
 from .base import Distiller, output_terms, probe_features
 
-__all__ = ["ABF", "ReviewKD", "OFFICIAL_WEIGHTS", "official_weight"]
+__all__ = ["ABF", "ReviewKD", "OFFICIAL_WEIGHTS", "official_weight", "default_weight"]
 
 # The HCL weight w of each pair in the official CIFAR-100 runs
 # (dvlab-research/ReviewKD: CIFAR-100/script/reviewKD.sh), by (teacher, student).
@@ -43,9 +47,16 @@ OFFICIAL_WEIGHTS = {
 }
 
 
-def official_weight(teacher: str, student: str) -> float:
-    """The official weight of a pair; 1.0 (the plain-ResNet value) for a pair the code never ran."""
-    return OFFICIAL_WEIGHTS.get((teacher, student), 1.0)
+def official_weight(teacher: str, student: str) -> float | None:
+    """The weight the official script uses for this pair; None for a pair it never ran."""
+    return OFFICIAL_WEIGHTS.get((teacher, student))
+
+
+def default_weight(teacher: str, student: str) -> float:
+    """The pair's official weight where there is one, else 1.0: the constructor's default
+    (the official value of resnet110 → resnet32), which is ours, not official, here."""
+    official = official_weight(teacher, student)
+    return 1.0 if official is None else official
 
 
 def _resize(x: Tensor, size: int) -> Tensor:
