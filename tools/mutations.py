@@ -617,6 +617,15 @@ MUTATIONS = [
              'CRD_KD = Recipe("CRD + KD", "CRD", lambda p, t, d, s: _crd(s, t, d, **KD_AND))',
              'CRD_KD = Recipe("CRD + KD", "CRD", lambda p, t, d, s: _crd(s, t, d, kd_weight=1.0))',
              B + "test_every_combined_method_is_the_books_kd_plus_its_own_term"),
+    Mutation("pairs with the student alone count as method pairs", "hintlearn_mini/published.py",
+             "if m in published and m not in baselines]", "if m in published]",
+             "tests/test_published.py::test_only_pairs_both_sides_decide_count_and_baselines_are_left_out"),
+    Mutation("a published gap below the tie threshold is ordered", "hintlearn_mini/published.py",
+             '"tie" if abs(gap) < tie_below else', '"tie" if False else',
+             "tests/test_published.py::test_only_pairs_both_sides_decide_count_and_baselines_are_left_out"),
+    Mutation("our pairs within the noise count as ordered", "hintlearn_mini/published.py",
+             '.get(c.verdict, "noise")', '.get(c.verdict, "a" if c.difference > 0 else "b")',
+             "tests/test_published.py::test_only_pairs_both_sides_decide_count_and_baselines_are_left_out"),
 ]
 
 
