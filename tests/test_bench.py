@@ -629,3 +629,23 @@ def test_every_combined_method_is_the_books_kd_plus_its_own_term():
     for recipe in combined:
         module = build(recipe)
         assert (module.ce_weight, module.kd_weight, module.T) == (kd.ce_weight, kd.kd_weight, kd.T), recipe.name
+
+
+def test_the_data_axis_command_trains_every_method_at_its_chosen_setting(tmp_path, monkeypatch):
+    from hintlearn_mini.bench import cli, tuning
+    validation = {r.name: {s: 50.0 for s in (0, 1, 2)} for r in tuning.tuning_grid()}
+    crd_3 = recipes._knob(recipes.CRD, "β").at(3)
+    validation[crd_3.name] = {s: 60.0 for s in (0, 1, 2)}
+    laptop = PROFILES["laptop"]
+    tuning_csv, plateau_csv = tmp_path / "tuning.csv", tmp_path / "plateau.csv"
+    rows = _tuning_rows(validation, validation)
+    bench.write_rows(tuning_csv, rows, list(rows[0]))
+    chosen = tuning.tuned_recipes(read_results(tuning_csv), laptop)
+    assert chosen == [crd_3 if r is recipes.CRD else r for r in METHODS]
+    calls = []
+    monkeypatch.setattr(cli, "data_axis", lambda out, profile, recipes, rows, **kw: calls.append((out, recipes)))
+    bench.main(["--profile", "laptop", "--data-axis", str(plateau_csv), "--tuned", str(tuning_csv),
+                "--out", str(tmp_path / "axis.csv")])
+    assert calls == [(tmp_path / "axis.csv", chosen)]
+    with pytest.raises(SystemExit):
+        bench.main(["--data-axis", str(plateau_csv)])

@@ -58,3 +58,47 @@ def test_the_banks_scores_are_float32_under_bfloat16_autocast():
     assert memory.student_bank.dtype == memory.teacher_bank.dtype == torch.float32
     for ours, exact in zip(scores, reference):  # only the embeddings' rounding to bf16 differs
         torch.testing.assert_close(ours, exact, rtol=0.05, atol=0)
+
+
+WORKER = """
+import sys, torch, torch.distributed as dist
+from hintlearn_mini.methods.crd import ContrastMemory
+rank, folder = int(sys.argv[1]), sys.argv[2]
+dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=2)
+steps = torch.load(f"{folder}/steps.pt")
+torch.manual_seed(0)
+memory = ContrastMemory(6, 40, 5, 0.07, 0.3)
+for s, t, index, idx in steps:
+    mine = torch.tensor_split(torch.arange(len(index)), 2)[rank]  # this process's shard of the batch
+    memory(s[mine], t[mine], index[mine], idx[mine])
+torch.save({"student": memory.student_bank, "teacher": memory.teacher_bank, "z": memory.z},
+           f"{folder}/bank{rank}.pt")
+dist.destroy_process_group()
+"""
+
+
+def test_two_processes_keep_one_bank_equal_to_the_one_process_bank(tmp_path):
+    import subprocess
+    import sys
+
+    g = torch.Generator().manual_seed(1)
+    steps = []
+    for step in range(3):  # global batches of 7: shards of 4 and 3
+        s, t = F.normalize(torch.randn(7, 6, generator=g), dim=1), F.normalize(torch.randn(7, 6, generator=g), dim=1)
+        index = torch.randperm(40, generator=g)[:7]
+        idx = torch.cat([index[:, None], torch.randint(40, (7, 5), generator=g)], dim=1)
+        steps.append((s, t, index, idx))
+    torch.save(steps, tmp_path / "steps.pt")
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(rank), str(tmp_path)]) for rank in (0, 1)]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0]
+    torch.manual_seed(0)
+    one = ContrastMemory(6, 40, 5, 0.07, 0.3)
+    initial = one.student_bank.clone()
+    for s, t, index, idx in steps:
+        one(s, t, index, idx)
+    banks = [torch.load(tmp_path / f"bank{rank}.pt") for rank in (0, 1)]
+    for name, reference in (("student", one.student_bank), ("teacher", one.teacher_bank), ("z", one.z)):
+        assert torch.equal(banks[0][name], banks[1][name]), f"the processes' {name} banks drifted apart"
+        torch.testing.assert_close(banks[0][name], reference, rtol=1e-6, atol=1e-7,
+                                   msg=f"the two-process {name} is not the one-process {name}")
+    assert not torch.equal(one.student_bank, initial)  # the steps moved it

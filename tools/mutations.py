@@ -65,8 +65,8 @@ MUTATIONS = [
              "teacher_scores = self._scores(teacher_embed, self.teacher_bank.detach(), idx)",
              CB + "test_the_memory_bank_scores_and_updates_as_crd_defines_it"),
     Mutation("CRD's Z leaves out the factor N", "hintlearn_mini/methods/crd.py",
-             "self.z[0] = teacher_scores.mean().detach() * self.n_data",
-             "self.z[0] = teacher_scores.mean().detach()",
+             "self.z[0] = _global_mean(teacher_scores.detach()) * self.n_data",
+             "self.z[0] = _global_mean(teacher_scores.detach())",
              CB + "test_the_memory_bank_scores_and_updates_as_crd_defines_it"),
     Mutation("CRD's Z is recomputed on every batch", "hintlearn_mini/methods/crd.py",
              "if self.z[0] < 0:  # first call", "if True:  # first call",
@@ -626,6 +626,22 @@ MUTATIONS = [
     Mutation("our pairs within the noise count as ordered", "hintlearn_mini/published.py",
              '.get(c.verdict, "noise")', '.get(c.verdict, "a" if c.difference > 0 else "b")',
              "tests/test_published.py::test_only_pairs_both_sides_decide_count_and_baselines_are_left_out"),
+    # issue 30's first part: CRD's bank stays one bank across processes
+    Mutation("each process updates only its own rows of CRD's bank", "hintlearn_mini/methods/crd.py",
+             "        index, student_embed, teacher_embed = _all_rows(index, student_embed.detach(), teacher_embed.detach())\n",
+             "", CB + "test_two_processes_keep_one_bank_equal_to_the_one_process_bank"),
+    Mutation("each process estimates its own Z", "hintlearn_mini/methods/crd.py",
+             "self.z[1] = _global_mean(student_scores.detach()) * self.n_data",
+             "self.z[1] = student_scores.detach().mean() * self.n_data",
+             CB + "test_two_processes_keep_one_bank_equal_to_the_one_process_bank"),
+    Mutation("the gathered shards are cut at the wrong length", "hintlearn_mini/methods/crd.py",
+             "gathered.append(torch.cat([part[:int(n)] for part, n in zip(parts, sizes)]))",
+             "gathered.append(torch.cat([part[:int(sizes[0])] for part in parts]))",
+             CB + "test_two_processes_keep_one_bank_equal_to_the_one_process_bank"),
+    Mutation("the data axis trains the methods at their defaults", "hintlearn_mini/bench/tuning.py",
+             "return [choices[m.name].chosen if m.name in choices else m for m in METHODS]",
+             "return list(METHODS)",
+             B + "test_the_data_axis_command_trains_every_method_at_its_chosen_setting"),
 ]
 
 

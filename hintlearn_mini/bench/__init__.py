@@ -8,6 +8,7 @@
     python -m hintlearn_mini.bench --fast-optimization 8 16 32 64 [--out fsp-fast.csv]
     python -m hintlearn_mini.bench --tune [--jobs 2] [--out tuning-laptop.csv]
     python -m hintlearn_mini.bench --tuned tuning-laptop.csv [--jobs 2] [--out bench-laptop.csv]
+    python -m hintlearn_mini.bench --data-axis plateau.csv --tuned tuning-laptop.csv [--jobs 2]
 
 One file per job, each readable top to bottom:
 

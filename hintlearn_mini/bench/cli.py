@@ -17,7 +17,8 @@ from .recipes import ALL_RECIPES, CONTROLS, DIAGNOSTICS, METHODS, find_recipes
 from .results import read_results, write_rows
 from .runner import run_benchmark
 from .speed import STEP_FIELDS, step_costs
-from .tuning import BENCHMARK_SEEDS, TUNING_SEEDS, tune, tuned_benchmark
+from .data_axis import data_axis
+from .tuning import BENCHMARK_SEEDS, TUNING_SEEDS, tune, tuned_benchmark, tuned_recipes
 
 __all__ = ["main", "summary"]
 
@@ -84,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tuned", type=Path, default=None, metavar="TUNING_CSV",
                         help="instead: every method at its default and at the setting chosen on validation "
                              "in TUNING_CSV (the output of --tune), seeds 0-4")
+    parser.add_argument("--data-axis", type=Path, default=None, metavar="PLATEAU_CSV",
+                        help="instead, with --tuned: every method at its chosen setting on 100 and 500 images "
+                             "per class, each size for its plateau's epochs in PLATEAU_CSV (bench-data-axis.csv)")
     parser.add_argument("--step-costs", action="store_true",
                         help="also measure each method's images/s against a plain float32 loop and KD")
     return parser
@@ -122,6 +126,14 @@ def main(argv=None) -> None:
     if args.tune:
         out = args.out or Path(f"tuning-{profile.name}.csv")
         tune(out, profile, args.seeds or TUNING_SEEDS, jobs=args.jobs, threads=args.threads)
+        print(f"results: {out}")
+        return
+    if args.data_axis:
+        if not args.tuned:
+            parser.error("--data-axis trains the settings chosen in --tuned TUNING_CSV: give both")
+        out = args.out or Path("bench-data-axis.csv")
+        data_axis(out, profile, tuned_recipes(read_results(args.tuned), profile), read_results(args.data_axis),
+                  jobs=args.jobs, threads=args.threads)
         print(f"results: {out}")
         return
     if args.tuned:

@@ -19,7 +19,8 @@ from .recipes import KNOBS, METHODS, TUNING_FACTORS, Recipe
 from .results import rows_of
 from .runner import run_benchmark
 
-__all__ = ["TUNING_SEEDS", "BENCHMARK_SEEDS", "tuning_grid", "tune", "Choice", "choose", "tuned_benchmark"]
+__all__ = ["TUNING_SEEDS", "BENCHMARK_SEEDS", "tuning_grid", "tune", "Choice", "choose", "tuned_recipes",
+           "tuned_benchmark"]
 
 TUNING_SEEDS = (0, 1, 2)
 BENCHMARK_SEEDS = (0, 1, 2, 3, 4)  # the default and the tuned settings: the same seeds
@@ -77,6 +78,13 @@ def choose(rows: list[dict], profile: Profile, factors=TUNING_FACTORS) -> dict[s
         choices[method.name] = Choice(method, knob.at(factor), knob.setting, factor,
                                       knob.default(profile) * factor, score[knob, factor], tuple(shared))
     return choices
+
+
+def tuned_recipes(tuning_rows: list[dict], profile: Profile) -> list[Recipe]:
+    """Every method of the benchmark at its chosen setting (:func:`choose`), in the
+    benchmark's order; a method without a setting of its own (the student alone) as it is."""
+    choices = choose(tuning_rows, profile)
+    return [choices[m.name].chosen if m.name in choices else m for m in METHODS]
 
 
 def tuned_benchmark(out: Path, profile: Profile, tuning_rows: list[dict], seeds=BENCHMARK_SEEDS, teacher=None,

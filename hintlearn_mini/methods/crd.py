@@ -20,6 +20,12 @@ the other classes. Two choices of ours, both stated in the chapter:
   :class:`ContrastMemory` picks the form by the sizes.
 * K is lowered (with a warning) when the training set has fewer negatives than K.
 
+Under ``torch.distributed`` (several processes, each with a shard of the batch) the banks
+stay *one* bank: every process gathers all processes' (indices, student embeddings,
+teacher embeddings) and applies the same update, and Z is the mean score over the whole
+global batch, as MoCo shares its queue. Without it each process's bank would learn only
+its own shard and drift from the others.
+
 Chapter: ``book/06_crd.ipynb``.
 """
 from __future__ import annotations
@@ -28,6 +34,7 @@ import math
 import warnings
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -49,6 +56,39 @@ class Embed(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (B, d) -> (B, dim), unit rows, float32
         z = self.linear(x.flatten(1)).float()  # the norm in float32, also under bf16 autocast
         return z / z.pow(2).sum(1, keepdim=True).sqrt()
+
+
+def _processes() -> int:
+    """How many processes train together (1 without torch.distributed)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _all_rows(*tensors: Tensor) -> list[Tensor]:
+    """Every process's rows of each tensor, concatenated in rank order (the same result on
+    every process); shards of different lengths are padded for the exchange."""
+    if _processes() == 1:
+        return list(tensors)
+    device = tensors[0].device
+    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(_processes())]
+    dist.all_gather(sizes, torch.tensor([len(tensors[0])], device=device))
+    longest = int(max(sizes))
+    gathered = []
+    for tensor in tensors:
+        padded = tensor.new_zeros((longest, *tensor.shape[1:]))
+        padded[:len(tensor)] = tensor
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded)
+        gathered.append(torch.cat([part[:int(n)] for part, n in zip(parts, sizes)]))
+    return gathered
+
+
+def _global_mean(values: Tensor) -> Tensor:
+    """The mean of ``values`` over every process's shard."""
+    if _processes() == 1:
+        return values.mean()
+    total = torch.stack([values.sum(), torch.tensor(float(values.numel()), device=values.device)])
+    dist.all_reduce(total)
+    return total[0] / total[1]
 
 
 class ContrastMemory(nn.Module):
@@ -90,9 +130,9 @@ class ContrastMemory(nn.Module):
                              f"build CRD with n_data = the size of the training set you train on")
         teacher_scores = self._scores(teacher_embed, self.student_bank.detach(), idx)
         student_scores = self._scores(student_embed, self.teacher_bank.detach(), idx)
-        if self.z[0] < 0:  # first call: Z = mean score × N, then frozen
-            self.z[0] = teacher_scores.mean().detach() * self.n_data
-            self.z[1] = student_scores.mean().detach() * self.n_data
+        if self.z[0] < 0:  # first call: Z = mean score × N (over every process's shard), then frozen
+            self.z[0] = _global_mean(teacher_scores.detach()) * self.n_data
+            self.z[1] = _global_mean(student_scores.detach()) * self.n_data
         self.update(student_embed, teacher_embed, index)
         return (teacher_scores / self.z[0]).unsqueeze(2), (student_scores / self.z[1]).unsqueeze(2)
 
@@ -101,8 +141,9 @@ class ContrastMemory(nn.Module):
         """bank[i] <- normalise(m · bank[i] + (1 − m) · embedding), for each dataset index i.
 
         Written out of place (a new bank tensor): this step's scores still need the old
-        bank for their backward pass.
+        bank for their backward pass. Under torch.distributed, with every process's rows.
         """
+        index, student_embed, teacher_embed = _all_rows(index, student_embed.detach(), teacher_embed.detach())
         for name, embed in (("student_bank", student_embed), ("teacher_bank", teacher_embed)):
             bank = getattr(self, name)
             mixed = bank[index] * self.momentum + embed.detach() * (1 - self.momentum)
