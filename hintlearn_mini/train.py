@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .data import ImageSet, atomic_save
@@ -38,7 +40,7 @@ from .hardware import autocast, resolve_device, resolve_precision
 from .losses import ce_loss
 
 __all__ = ["History", "fit", "evaluate", "predict", "seed_everything", "step_time", "operator_times",
-           "NonFiniteLossError", "CheckpointMismatchError"]
+           "NonFiniteLossError", "CheckpointMismatchError", "processes"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -107,6 +109,23 @@ def evaluate(model: nn.Module, data: ImageSet, batch_size: int = 500) -> float:
     """Top-1 accuracy (%) of ``model`` on ``data``. A distiller is judged by its student."""
     logits = predict(_student(model), data, batch_size)
     return 100.0 * (logits.argmax(1) == data.labels).float().mean().item()
+
+
+def processes() -> tuple[int, int]:
+    """``(rank, count)`` of the processes training together under ``torch.distributed``
+    (``torchrun``); ``(0, 1)`` for a single process."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _my_shard(*batch: Tensor) -> tuple[Tensor, ...]:
+    """This process's contiguous share of a global batch (all of it for one process)."""
+    rank, count = processes()
+    if count == 1:
+        return batch
+    mine = torch.tensor_split(torch.arange(len(batch[0])), count)[rank]
+    return tuple(t[mine] for t in batch)
 
 
 def _losses(module: nn.Module, x: Tensor, y: Tensor, index: Tensor, distiller: bool):
@@ -181,6 +200,12 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
             plain momentum of RepDistiller, which the paper profile follows.
         channels_last: store the networks and batches channels-last, which speeds up
             small convolutions on a CPU by about a third; the numbers are the same.
+        Under ``torch.distributed`` (started by ``torchrun``), every process goes through the
+        same global batches of ``batch_size`` and trains on its contiguous share of each;
+        DistributedDataParallel averages the gradients, so the learning rate is that of
+        the global batch (a distiller's frozen teacher has no gradient to average).
+        BatchNorm uses each process's share for its statistics. The history's losses
+        and training accuracy are this process's; evaluation is on the whole test set.
         checkpoint: a file in which a classifier's training is saved after every epoch
             (weights, optimiser, schedule, history). If it exists, training goes on
             after its last epoch: a run killed after epoch k and started again ends with
@@ -201,6 +226,11 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
     params = [p for p in (parameters if parameters is not None else module.parameters()) if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires a gradient")
+    # under torch.distributed (torchrun): each process trains on its share of every global
+    # batch of ``batch_size`` and DDP averages the gradients of the trainable parameters
+    # (a frozen teacher has none); otherwise the module itself
+    trainer = module if processes()[1] == 1 else DistributedDataParallel(
+        module, find_unused_parameters=parameters is not None)
     steps = math.ceil(len(train_set) / batch_size)
     optimizer = make_optimizer(params, lr, weight_decay, nesterov)
     scheduler = make_scheduler(optimizer, schedule, epochs, steps)
@@ -216,7 +246,7 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         x = x.to(device, memory_format=memory_format, non_blocking=True)
         y = y.to(device, non_blocking=True)
         with autocast(precision, device):  # forward passes only; backward follows autocast's casts
-            logits, losses = _losses(module, x, y, index, distiller)
+            logits, losses = _losses(trainer, x, y, index, distiller)
         _check_finite(losses, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
@@ -251,7 +281,7 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
                 row["val_acc"] = evaluate(module, validation_set) if due else float("nan")
             row["seconds"] = time.perf_counter() - start
             history.epochs.append(row)
-            if checkpoint is not None:
+            if checkpoint is not None and processes()[0] == 0:  # one process writes it
                 atomic_save({"settings": settings, "module": module.state_dict(), "optimizer": optimizer.state_dict(),
                              "scheduler": scheduler.state_dict(), "epochs": history.epochs}, Path(checkpoint))
             if epoch_callback is not None:
@@ -289,7 +319,8 @@ def _train_epoch(module: nn.Module, train_set: ImageSet, batch_size: int, seed: 
     module.train()
     sums: dict[str, float] = {}
     correct = seen = 0
-    for step, (x, y, index) in enumerate(batches(train_set, batch_size, True, seed, epoch), 1):
+    for step, batch in enumerate(batches(train_set, batch_size, True, seed, epoch), 1):
+        x, y, index = _my_shard(*batch)  # under torch.distributed, this process's share
         logits, losses = train_step(x, y, index, epoch, step)
         for name, value in losses.items():
             sums[name] = sums.get(name, 0.0) + value.item() * len(y)

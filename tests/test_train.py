@@ -181,3 +181,56 @@ def test_the_validation_set_is_evaluated_whenever_the_test_set_is():
     assert math.isnan(history.epochs[0]["val_acc"]) and math.isnan(history.epochs[0]["test_acc"])
     assert history.final_validation_accuracy == evaluate(model, validation) != evaluate(model, test)
     assert math.isnan(fit(model, data, test, epochs=1, batch_size=16, progress=False).final_validation_accuracy)
+
+
+DDP_WORKER = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from conftest import random_images
+from test_train import _small_classifier
+from hintlearn_mini.train import fit, seed_everything
+rank, folder = int(sys.argv[1]), sys.argv[2]
+dist.init_process_group("gloo", init_method=f"file://{{folder}}/rendezvous", rank=rank, world_size=2)
+torch.set_num_threads(1)
+seed_everything(0)
+model = _small_classifier()
+history = fit(model, random_images(48), random_images(16, seed=1), epochs=2, batch_size=16, seed=3,
+              precision="fp32", progress=False)
+torch.save({{"weights": model.state_dict(), "test_acc": history.final_accuracy,
+            "losses": history.column("loss")}}, f"{{folder}}/model{{rank}}.pt")
+dist.destroy_process_group()
+"""
+
+
+def _small_classifier():
+    """A network without BatchNorm: its gradient over a global batch is the mean of its
+    shards' gradients (BatchNorm's batch statistics would differ per shard, and a CPU
+    cannot synchronise them)."""
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10))
+
+
+def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = DDP_WORKER.format(tests=str(Path(__file__).parent))
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(rank), str(tmp_path)]) for rank in (0, 1)]
+    assert [w.wait(timeout=180) for w in workers] == [0, 0]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        seed_everything(0)
+        one = _small_classifier()
+        history = fit(one, random_images(48), random_images(16, seed=1), epochs=2, batch_size=16, seed=3,
+                      precision="fp32", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    ranks = [torch.load(tmp_path / f"model{rank}.pt") for rank in (0, 1)]
+    for name, reference in one.state_dict().items():
+        assert torch.equal(ranks[0]["weights"][name], ranks[1]["weights"][name]), f"{name} differs between processes"
+        gap = (ranks[0]["weights"][name] - reference).abs().max().item()  # 2e-6 measured: the sums' order
+        assert gap < 1e-5, f"{name}: two processes of 8 images are not one process of 16 (differ by {gap:.2e})"
+    assert ranks[0]["test_acc"] == ranks[1]["test_acc"] == history.final_accuracy  # the whole test set, each
+    assert ranks[0]["losses"] != ranks[1]["losses"]  # each trained on its own share of the batches

@@ -642,6 +642,17 @@ MUTATIONS = [
              "return [choices[m.name].chosen if m.name in choices else m for m in METHODS]",
              "return list(METHODS)",
              B + "test_the_data_axis_command_trains_every_method_at_its_chosen_setting"),
+    Mutation("under torch.distributed each process trains on the whole batch", "hintlearn_mini/train.py",
+             "        x, y, index = _my_shard(*batch)", "        x, y, index = batch",
+             "tests/test_train.py::test_two_processes_train_as_one_process_with_the_same_global_batch"),
+    Mutation("under torch.distributed the gradients are not averaged", "hintlearn_mini/train.py",
+             "    trainer = module if processes()[1] == 1 else DistributedDataParallel(",
+             "    trainer = module if True else DistributedDataParallel(",
+             "tests/test_train.py::test_two_processes_train_as_one_process_with_the_same_global_batch"),
+    Mutation("every process takes the first share of a batch", "hintlearn_mini/train.py",
+             "    mine = torch.tensor_split(torch.arange(len(batch[0])), count)[rank]",
+             "    mine = torch.tensor_split(torch.arange(len(batch[0])), count)[0]",
+             "tests/test_train.py::test_two_processes_train_as_one_process_with_the_same_global_batch"),
 ]
 
 
