@@ -7,7 +7,7 @@ import hintlearn_mini
 
 PACKAGE = Path(hintlearn_mini.__file__).parent
 # The teaching layer: what only chapters use (tables, figures, exercises, the lesson helpers).
-TEACHING = {"exercises", "lesson", "plots", "probes", "tables"}
+TEACHING = {"exercises", "lesson", "plots", "probes", "published", "tables"}
 # The running layer: training, the run cache, the benchmark.
 RUNNING = {"bench", "profiles", "runs", "teacher_outputs", "train", "zoo"}
 
