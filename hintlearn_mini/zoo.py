@@ -18,7 +18,6 @@ import json
 import math
 import os
 import platform
-import time
 from pathlib import Path
 
 import torch

@@ -78,7 +78,7 @@ MUTATIONS = [
              "    @float32_loss\n    def forward(self, student_embed", "    def forward(self, student_embed",
              CB + "test_the_banks_scores_are_float32_under_bfloat16_autocast"),
     Mutation("FitNets' stage 1 trains with the labels too", "hintlearn_mini/bench/recipes.py",
-             "hints = methods.FitNets(student, teacher, ce_weight=0.0)", "hints = methods.FitNets(student, teacher)",
+             "hints = methods.FitNets(student, teacher, beta=beta, ce_weight=0.0)", "hints = methods.FitNets(student, teacher, beta=beta)",
              SE + "test_stage_one_trains_the_stem_and_stages_up_to_the_guided_layer_and_the_regressor_on_the_hint_alone"),
     Mutation("FitNets' stage 1 trains fewer layers than up to the guided one", "hintlearn_mini/methods/fitnets.py",
              "*student.stages[:self.stage], self.regressor]", "*student.stages[:self.stage - 1], self.regressor]",

@@ -101,10 +101,13 @@ def _added_parameters(module: nn.Module) -> int:
 
 # How each method is built (the stage-1 parts first).
 
-def _hints(profile, teacher, student):
-    """FitNets' stage 1: the hint loss alone trains the student up to its guided layer."""
-    hints = methods.FitNets(student, teacher, ce_weight=0.0)
-    return hints, hints.guided_parameters()
+def _hints(beta: float = 100.0) -> StageOne:
+    """FitNets' stage 1: the hint loss alone, weighted by ``beta``, trains the student up
+    to its guided layer (alone, a weight scales the step: the stage's learning rate)."""
+    def stage_one(profile, teacher, student):
+        hints = methods.FitNets(student, teacher, beta=beta, ce_weight=0.0)
+        return hints, hints.guided_parameters()
+    return stage_one
 
 
 def _fsp_initialisation(weight: float = 1.0) -> StageOne:
@@ -138,7 +141,7 @@ KD_AND = {"ce_weight": 0.1, "kd_weight": 0.9}
 STUDENT_ALONE = Recipe("student alone", "student alone", lambda p, t, d, s: s)
 KD = Recipe("KD", "KD", lambda p, t, d, s: methods.KD(s, t))
 FITNETS_ONE_STAGE = Recipe("FitNets one-stage", "FitNets", lambda p, t, d, s: methods.FitNets(s, t))
-FITNETS_TWO_STAGE = Recipe("FitNets two-stage", "FitNets", lambda p, t, d, s: methods.KD(s, t), stage_one=_hints)
+FITNETS_TWO_STAGE = Recipe("FitNets two-stage", "FitNets", lambda p, t, d, s: methods.KD(s, t), stage_one=_hints())
 AT = Recipe("AT", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t))
 KD_AT = Recipe("KD + AT", "AT", lambda p, t, d, s: methods.AttentionTransfer(s, t, **KD_AND))
 FSP_TWO_STAGE = Recipe("FSP two-stage", "FSP", lambda p, t, d, s: s, stage_one=_fsp_initialisation())
@@ -186,15 +189,6 @@ def _scaled_recipe(knob: Knob, factor: float) -> Recipe:
     return replace(knob.recipe, name=f"{knob.recipe.name}, {label}", varies=knob.recipe, **knob.scaled(factor))
 
 
-def _hints_at(beta: float) -> StageOne:
-    """FitNets' stage 1 with the hint loss weighted by ``beta`` (alone, a weight scales
-    the step: the stage's effective learning rate)."""
-    def stage_one(profile, teacher, student):
-        hints = methods.FitNets(student, teacher, beta=beta, ce_weight=0.0)
-        return hints, hints.guided_parameters()
-    return stage_one
-
-
 KNOBS = (
     Knob(KD, "KD weight", lambda p: 0.9, "Hinton et al. 2015 via RepDistiller: 0.1 CE + 0.9 KD",
          lambda x: {"build": lambda p, t, d, s: methods.KD(s, t, kd_weight=0.9 * x)}, "KD weight ×{factor}"),
@@ -203,7 +197,7 @@ KNOBS = (
     Knob(FITNETS_ONE_STAGE, "β", lambda p: 100.0, "RepDistiller's --beta for hints",
          lambda x: {"build": lambda p, t, d, s: methods.FitNets(s, t, beta=100.0 * x)}, "β×{factor}"),
     Knob(FITNETS_TWO_STAGE, "β", lambda p: 100.0, "RepDistiller's --beta for hints, in stage 1",
-         lambda x: {"stage_one": _hints_at(100.0 * x)}, "β×{factor}"),
+         lambda x: {"stage_one": _hints(100.0 * x)}, "β×{factor}"),
     Knob(AT, "β", lambda p: 1000.0, "Zagoruyko & Komodakis 2017's CIFAR experiments",
          lambda x: {"build": lambda p, t, d, s: methods.AttentionTransfer(s, t, beta=1000.0 * x)}, "β×{factor}"),
     Knob(KD_AT, "β", lambda p: 1000.0, "Zagoruyko & Komodakis 2017's CIFAR experiments",
