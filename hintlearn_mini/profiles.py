@@ -54,6 +54,7 @@ class Profile:
     precision: str = "auto"     # "auto", "fp32" or "bf16" (hintlearn_mini.hardware)
     store_teacher_logits: bool = True  # KD reads the teacher's logits from a store (teacher_outputs)
     nesterov: bool = True       # SGD with Nesterov momentum (False: plain momentum, as RepDistiller)
+    sync_batchnorm: bool = False  # on several GPUs (torchrun), BatchNorm over the global batch
 
     def resolved_precision(self) -> str:
         """``"fp32"`` or ``"bf16"``: what ``precision`` means on the profile's device."""
@@ -92,7 +93,8 @@ PROFILES = {
                      "step", (0, 1, 2), eval_every=10, device="cuda",
                      pairs=(("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), init_epochs=30,
                      store_teacher_logits=False,  # 50,000 images × 240 epochs × 100 classes: 4.8 GB a seed
-                     nesterov=False),  # RepDistiller's SGD
+                     nesterov=False,  # RepDistiller's SGD
+                     sync_batchnorm=True),  # N GPUs normalise as one GPU of batch 64 would
 }
 
 
@@ -164,7 +166,7 @@ def fit_kwargs(profile: Profile) -> dict:
     return {"epochs": profile.epochs, "batch_size": profile.batch_size, "lr": profile.lr,
             "schedule": profile.schedule, "eval_every": profile.eval_every, "device": profile.device,
             "precision": profile.resolved_precision(), "store_teacher_logits": profile.store_teacher_logits,
-            "nesterov": profile.nesterov}
+            "nesterov": profile.nesterov, "sync_batchnorm": profile.sync_batchnorm}
 
 
 def stage_one_kwargs(profile: Profile) -> dict:

@@ -9,7 +9,8 @@ reads it back instead of training it again.
 the module's full ``repr`` (its architecture), the arguments a ``Distiller`` was built
 with (recorded once by the base class, ``Distiller.arguments``: every keyword of every
 method, tensors by their content), the number of CPU threads (the same seed gives other
-digits at one and at two threads), its initial weights, the teacher's weights, the seed, the profile
+digits at one and at two threads) and of processes training it together
+(``torch.distributed``), its initial weights, the teacher's weights, the seed, the profile
 with the precision it resolves to on this machine, the content of the training and test
 data (``ImageSet.fingerprint``), and a fingerprint of the package's training code
 (``TRAINING_SOURCES``) and shipped weights, so any change to what a run computes trains
@@ -42,6 +43,7 @@ from torch import Tensor, nn
 
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .data import ImageSet, cache_dir
+from .distributed import is_writer, process_zero_says, processes
 from .profiles import Profile, fit_kwargs
 from .teacher_outputs import weights_fingerprint
 from .train import History, fit, seed_everything
@@ -58,7 +60,7 @@ def cache_savings() -> tuple[int, float]:
 
 
 # The modules whose code decides what a training run computes (relative to the package).
-TRAINING_SOURCES = ("hardware.py", "losses.py", "methods", "models.py", "profiles.py",
+TRAINING_SOURCES = ("distributed.py", "hardware.py", "losses.py", "methods", "models.py", "profiles.py",
                     "teacher_outputs.py", "train.py", "views.py", "your_own_models.py")
 # Of these, a run counts the files of its own classes only (a method, the tapping of
 # your own models), besides the shared ones: see run_sources.
@@ -134,6 +136,8 @@ def run_key(module: nn.Module, seed: int, profile: Profile, train_set: ImageSet,
         "train": train_set.fingerprint(), "test": test_set.fingerprint(),
         "source": source_fingerprint(run_sources(module)),
         **({"validation": validation_set.fingerprint()} if validation_set is not None else {}),
+        # several processes under torch.distributed: BatchNorm sees each one's share
+        **({"processes": processes()[1]} if processes()[1] > 1 else {}),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -171,29 +175,44 @@ def cached_fit(make_module, train_set: ImageSet, test_set: ImageSet, *, seed: in
     module = make_module()
     path = cache_dir() / "runs" / run_key(module, seed, profile, train_set, test_set, validation_set)
     record, weights = path.with_suffix(".json"), path.with_suffix(".pt")
-    if record.is_file() and weights.is_file():
-        try:
+    stored = _read_back(module, record, weights, desc) if is_writer() else None
+    # under torch.distributed, process 0 (the one that writes the cache) decides for all
+    if process_zero_says(stored is not None):
+        if stored is None:  # another process: process 0 read it, so can this one
             stored = json.loads(record.read_text())
             load_checkpoint(module, weights, sha256=stored["sha256"])
-        except (ValueError, KeyError, CheckpointError) as error:  # cut, corrupt or mismatched
-            print(f"{desc or type(module).__name__}: the run cache's {record} (or its weights) is "
-                  f"unusable ({type(error).__name__}: {str(error)[:120]}); deleting both and training again")
-            record.unlink(missing_ok=True)
-            weights.unlink(missing_ok=True)
-            seed_everything(seed)
-            module = make_module()  # a failed load may have left nothing, but start clean
-        else:
-            trained = sum(r["seconds"] for r in stored["epochs"])
-            _READ_BACK.append(trained)
+        trained = sum(r["seconds"] for r in stored["epochs"])
+        _READ_BACK.append(trained)
+        if is_writer():
             print(f"{desc or type(module).__name__}: read from the run cache ({path.name}), "
                   f"trained earlier in {trained:.0f} s")
-            return module, History(seed=stored["seed"], epochs=stored["epochs"], cached=True,
-                                   precision=stored.get("precision", "fp32"))
+        return module, History(seed=stored["seed"], epochs=stored["epochs"], cached=True,
+                               precision=stored.get("precision", "fp32"))
+    seed_everything(seed)
+    module = make_module()  # a failed read may have left weights in it: start clean
     history = fit(module, train_set, test_set, seed=seed, desc=desc or None, progress=progress,
                   validation_set=validation_set, **fit_kwargs(profile))
-    sha = save_checkpoint(module, weights, type(module).__name__)
-    tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")  # this process's own
-    tmp.write_text(json.dumps({"seed": history.seed, "epochs": history.epochs, "desc": desc, "sha256": sha,
-                               "precision": history.precision}))
-    tmp.replace(record)  # written last: a record always has its weights
+    if is_writer():  # one process writes the cache
+        sha = save_checkpoint(module, weights, type(module).__name__)
+        tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")  # this process's own
+        tmp.write_text(json.dumps({"seed": history.seed, "epochs": history.epochs, "desc": desc,
+                                   "sha256": sha, "precision": history.precision}))
+        tmp.replace(record)  # written last: a record always has its weights
     return module, history
+
+
+def _read_back(module: nn.Module, record: Path, weights: Path, desc: str) -> dict | None:
+    """The stored record of this run, with its trained weights loaded into ``module``;
+    None when there is none, or when it is unusable (then both files are deleted)."""
+    if not (record.is_file() and weights.is_file()):
+        return None
+    try:
+        stored = json.loads(record.read_text())
+        load_checkpoint(module, weights, sha256=stored["sha256"])
+        return stored
+    except (ValueError, KeyError, CheckpointError) as error:  # cut, corrupt or mismatched
+        print(f"{desc or type(module).__name__}: the run cache's {record} (or its weights) is "
+              f"unusable ({type(error).__name__}: {str(error)[:120]}); deleting both and training again")
+        record.unlink(missing_ok=True)
+        weights.unlink(missing_ok=True)
+        return None

@@ -21,26 +21,28 @@ Chapter: ``book/01_teacher_and_student.ipynb``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .data import ImageSet, atomic_save
+from .distributed import is_writer, my_shard, processes, synchronised_batchnorm
 from .views import batches
 from .hardware import autocast, resolve_device, resolve_precision
 from .losses import ce_loss
 
 __all__ = ["History", "fit", "evaluate", "predict", "seed_everything", "step_time", "operator_times",
-           "NonFiniteLossError", "CheckpointMismatchError", "processes"]
+           "NonFiniteLossError", "CheckpointMismatchError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -111,23 +113,6 @@ def evaluate(model: nn.Module, data: ImageSet, batch_size: int = 500) -> float:
     return 100.0 * (logits.argmax(1) == data.labels).float().mean().item()
 
 
-def processes() -> tuple[int, int]:
-    """``(rank, count)`` of the processes training together under ``torch.distributed``
-    (``torchrun``); ``(0, 1)`` for a single process."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _my_shard(*batch: Tensor) -> tuple[Tensor, ...]:
-    """This process's contiguous share of a global batch (all of it for one process)."""
-    rank, count = processes()
-    if count == 1:
-        return batch
-    mine = torch.tensor_split(torch.arange(len(batch[0])), count)[rank]
-    return tuple(t[mine] for t in batch)
-
-
 def _losses(module: nn.Module, x: Tensor, y: Tensor, index: Tensor, distiller: bool):
     if distiller:
         return module(x, y, index=index)
@@ -173,7 +158,7 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         desc: str | None = None, epoch_callback=None, device: str | None = None,
         eval_every: int | None = 1, channels_last: bool = True, precision: str | None = None,
         store_teacher_logits: bool = False, nesterov: bool = True, checkpoint: str | os.PathLike | None = None,
-        validation_set: ImageSet | None = None) -> History:
+        validation_set: ImageSet | None = None, sync_batchnorm: bool = False) -> History:
     """Train ``module`` on ``train_set`` and evaluate it on ``test_set`` after each epoch.
 
     Args:
@@ -200,18 +185,22 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
             plain momentum of RepDistiller, which the paper profile follows.
         channels_last: store the networks and batches channels-last, which speeds up
             small convolutions on a CPU by about a third; the numbers are the same.
-        Under ``torch.distributed`` (started by ``torchrun``), every process goes through the
-        same global batches of ``batch_size`` and trains on its contiguous share of each;
-        DistributedDataParallel averages the gradients, so the learning rate is that of
-        the global batch (a distiller's frozen teacher has no gradient to average).
-        BatchNorm uses each process's share for its statistics. The history's losses
-        and training accuracy are this process's; evaluation is on the whole test set.
+        sync_batchnorm: under torch.distributed on GPUs, BatchNorm statistics over the
+            global batch (``SyncBatchNorm``) instead of each process's share; the module
+            holds plain BatchNorm layers again when ``fit`` returns.
         checkpoint: a file in which a classifier's training is saved after every epoch
             (weights, optimiser, schedule, history). If it exists, training goes on
             after its last epoch: a run killed after epoch k and started again ends with
             the numbers of an uninterrupted one, since each epoch's batches and views
             depend on (seed, epoch) only. For long runs (a teacher); distillers are short
             runs that ``runs.cached_fit`` caches whole.
+
+    Under ``torch.distributed`` (started by ``torchrun``; ``hintlearn_mini.distributed``),
+    every process goes through the same global batches of ``batch_size`` and trains on
+    its contiguous share of each; DistributedDataParallel averages the gradients, so
+    ``batch_size`` and ``lr`` are those of the global batch. The history's losses and
+    training accuracy are this process's share's; every process evaluates the whole
+    test set (no image counted twice); one process writes the checkpoint.
 
     Returns:
         a :class:`History`: per epoch the mean of every loss term over the batches,
@@ -226,11 +215,6 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
     params = [p for p in (parameters if parameters is not None else module.parameters()) if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires a gradient")
-    # under torch.distributed (torchrun): each process trains on its share of every global
-    # batch of ``batch_size`` and DDP averages the gradients of the trainable parameters
-    # (a frozen teacher has none); otherwise the module itself
-    trainer = module if processes()[1] == 1 else DistributedDataParallel(
-        module, find_unused_parameters=parameters is not None)
     steps = math.ceil(len(train_set) / batch_size)
     optimizer = make_optimizer(params, lr, weight_decay, nesterov)
     scheduler = make_scheduler(optimizer, schedule, epochs, steps)
@@ -239,24 +223,9 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
         from .teacher_outputs import TeacherLogits
 
         store = TeacherLogits(module.teacher, train_set, seed, precision, device)
-
-    def train_step(x: Tensor, y: Tensor, index: Tensor, epoch: int, step: int):
-        if distiller:
-            module.set_progress(((epoch - 1) + (step - 1) / steps) / epochs)
-        x = x.to(device, memory_format=memory_format, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        with autocast(precision, device):  # forward passes only; backward follows autocast's casts
-            logits, losses = _losses(trainer, x, y, index, distiller)
-        _check_finite(losses, epoch, step)
-        optimizer.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
-        optimizer.step()
-        if schedule == "onecycle":
-            scheduler.step()
-        return logits, losses
-
     history = History(seed=seed, precision=precision)
     first = 1
+    settings = None
     if checkpoint is not None:
         if distiller:
             raise ValueError("checkpoint= resumes a classifier's long run (a teacher); a distiller's "
@@ -265,32 +234,74 @@ def fit(module: nn.Module, train_set: ImageSet, test_set: ImageSet | None = None
                     "schedule": schedule, "seed": seed, "precision": precision, "nesterov": nesterov,
                     "data": train_set.fingerprint()}
         first = _resume(checkpoint, settings, module, optimizer, scheduler, history)
-    bar = tqdm(range(first, epochs + 1), desc=desc or type(module).__name__, unit="epoch",
-               disable=not progress, initial=first - 1, total=epochs)
-    try:
-        for epoch in bar:
-            start = time.perf_counter()
-            if store is not None:  # the teacher's logits of this epoch's views
-                module.stored_teacher_logits = store.epoch(epoch)
-            row = _train_epoch(module, train_set, batch_size, seed, epoch, train_step)
-            if schedule != "onecycle":
+    trained = [c for name, c in module.named_children() if name != "teacher"] if distiller else [module]
+    with synchronised_batchnorm(trained, device) if sync_batchnorm else contextlib.nullcontext():
+        trainer = _across_processes(module, distiller, find_unused=parameters is not None)
+
+        def train_step(x: Tensor, y: Tensor, index: Tensor, epoch: int, step: int):
+            if distiller:
+                module.set_progress(((epoch - 1) + (step - 1) / steps) / epochs)
+            x = x.to(device, memory_format=memory_format, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            with autocast(precision, device):  # forward passes only; backward follows autocast's casts
+                logits, losses = _losses(trainer, x, y, index, distiller)
+            _check_finite(losses, epoch, step)
+            optimizer.zero_grad(set_to_none=True)
+            sum(losses.values()).backward()
+            optimizer.step()
+            if schedule == "onecycle":
                 scheduler.step()
-            due = epoch == epochs or (eval_every is not None and epoch % eval_every == 0)
-            row["test_acc"] = evaluate(module, test_set) if test_set is not None and due else float("nan")
-            if validation_set is not None:
-                row["val_acc"] = evaluate(module, validation_set) if due else float("nan")
-            row["seconds"] = time.perf_counter() - start
-            history.epochs.append(row)
-            if checkpoint is not None and processes()[0] == 0:  # one process writes it
-                atomic_save({"settings": settings, "module": module.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scheduler": scheduler.state_dict(), "epochs": history.epochs}, Path(checkpoint))
-            if epoch_callback is not None:
-                epoch_callback(epoch, module)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", train_acc=f"{row['train_acc']:.1f}")
-    finally:
-        if distiller:
-            module.stored_teacher_logits = None
+            return logits, losses
+
+        bar = tqdm(range(first, epochs + 1), desc=desc or type(module).__name__, unit="epoch",
+                   disable=not progress or not is_writer(), initial=first - 1, total=epochs)
+        try:
+            for epoch in bar:
+                start = time.perf_counter()
+                if store is not None:  # the teacher's logits of this epoch's views
+                    module.stored_teacher_logits = store.epoch(epoch)
+                row = _train_epoch(module, train_set, batch_size, seed, epoch, train_step)
+                if schedule != "onecycle":
+                    scheduler.step()
+                due = epoch == epochs or (eval_every is not None and epoch % eval_every == 0)
+                row["test_acc"] = evaluate(module, test_set) if test_set is not None and due else float("nan")
+                if validation_set is not None:
+                    row["val_acc"] = evaluate(module, validation_set) if due else float("nan")
+                row["seconds"] = time.perf_counter() - start
+                history.epochs.append(row)
+                if checkpoint is not None and is_writer():  # one process writes it
+                    atomic_save({"settings": settings, "module": module.state_dict(),
+                                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                 "epochs": history.epochs}, Path(checkpoint))
+                if epoch_callback is not None:
+                    epoch_callback(epoch, module)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", train_acc=f"{row['train_acc']:.1f}")
+        finally:
+            if distiller:
+                module.stored_teacher_logits = None
     return history
+
+
+def _across_processes(module: nn.Module, distiller: bool, find_unused: bool) -> nn.Module:
+    """``module`` itself for one process; under torch.distributed, ``module`` wrapped in
+    DistributedDataParallel, which averages the trainable parameters' gradients over the
+    processes and, before each forward pass, copies process 0's buffers (the BatchNorm
+    statistics) to the others. Left out of both: the frozen teacher (the same on every
+    process by construction) and every submodule marked ``same_on_every_process`` (CRD's
+    memory bank, which every process updates with every process's rows: copying it
+    would cost 51 MB a step and hide a bank that drifted). ``find_unused``: some
+    trainable parameters get no gradient (a stage 1 that trains part of the student)."""
+    if processes()[1] == 1:
+        return module
+    kept = [module.teacher] if distiller else []
+    kept += [m for m in module.modules() if getattr(m, "same_on_every_process", False)]
+    left_out = [name for prefix, part in module.named_modules() if part in kept
+                for name, _ in [*part.named_parameters(prefix), *part.named_buffers(prefix)]]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, left_out)
+    # a 1×1 convolution's weight (C, C', 1, 1) is both channels-last and contiguous; DDP's
+    # buckets take one layout, autograd the other: a copy per step, not an error
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return DistributedDataParallel(module, find_unused_parameters=find_unused)
 
 
 def _resume(checkpoint, settings: dict, module, optimizer, scheduler, history: History) -> int:
@@ -320,7 +331,7 @@ def _train_epoch(module: nn.Module, train_set: ImageSet, batch_size: int, seed: 
     sums: dict[str, float] = {}
     correct = seen = 0
     for step, batch in enumerate(batches(train_set, batch_size, True, seed, epoch), 1):
-        x, y, index = _my_shard(*batch)  # under torch.distributed, this process's share
+        x, y, index = my_shard(*batch)  # under torch.distributed, this process's share
         logits, losses = train_step(x, y, index, epoch, step)
         for name, value in losses.items():
             sums[name] = sums.get(name, 0.0) + value.item() * len(y)

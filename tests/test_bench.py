@@ -43,8 +43,8 @@ def test_every_method_runs_and_rows_are_tidy(tmp_path):
     assert len(stored) == len(METHODS)
     assert set(stored[0]) == {"method", "seed", "accuracy", "val_accuracy", "wall_seconds", "extra_parameters",
                               "peak_rss_mb", "profile", "teacher", "student", "precision",
-                              "epochs", "train_per_class", "threads", "jobs"}
-    assert {(r["threads"], r["jobs"]) for r in stored} == {("1", "1")}
+                              "epochs", "train_per_class", "threads", "jobs", "processes"}
+    assert {(r["threads"], r["jobs"], r["processes"]) for r in stored} == {("1", "1", "1")}
     assert {(r["epochs"], r["train_per_class"]) for r in stored} == {(str(TINY.epochs), str(TINY.train_per_class))}
     # the same method and seed at another budget is another run, not a finished one
     longer = run_benchmark(out, dataclasses.replace(TINY, epochs=2), [recipes.KD], seeds=[0], **_inputs())

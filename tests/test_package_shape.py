@@ -92,7 +92,7 @@ def test_the_running_layer_imports_nothing_from_the_teaching_layer():
 
 
 def test_every_module_is_placed_in_a_layer_or_below_them():
-    below = {"", "checkpoints", "data", "hardware", "losses", "methods", "models", "stats", "views",
+    below = {"", "checkpoints", "data", "distributed", "hardware", "losses", "methods", "models", "stats", "views",
              "your_own_models"}
     unplaced = {_top(name) for name in _graph_nodes()} - TEACHING - RUNNING - below
     assert not unplaced, f"place {sorted(unplaced)} in a layer of tests/test_package_shape.py"

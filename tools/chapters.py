@@ -42,14 +42,15 @@ def code_fingerprint(nb) -> str:
 
 def profile_settings() -> dict:
     """The stored profile's values that set what a chapter computes, as the package
-    defines them now (device and precision, which depend on the machine, left out)."""
+    defines them now (device and precision, which depend on the machine, left out, and
+    sync_batchnorm, which acts only on several GPUs: a chapter is one process)."""
     import dataclasses
 
     sys.path.insert(0, str(ROOT))
     from hintlearn_mini.profiles import PROFILES
 
     settings = dataclasses.asdict(PROFILES[STORED_PROFILE])
-    for machine in ("device", "precision"):
+    for machine in ("device", "precision", "sync_batchnorm"):
         settings.pop(machine)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
 

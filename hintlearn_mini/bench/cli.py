@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..distributed import is_writer, processes, start_from_torchrun, stop, torchrun_processes
 from ..hardware import PRECISIONS
 from ..models import MODEL_NAMES
 from ..profiles import get_profile
@@ -113,20 +114,42 @@ def main(argv=None) -> None:
         raise SystemExit(f"profile {profile.name!r} trains on {profile.device} ({profile.epochs} epochs per run), "
                          f"but no CUDA device is visible. Run it on a GPU machine, or pass --device cpu "
                          f"to run it here anyway (days on a CPU).")
+    if torchrun_processes() > 1 and args.jobs > 1:
+        parser.error(f"--jobs {args.jobs} under torchrun: the {torchrun_processes()} processes train each run "
+                     f"together, one run at a time; leave out --jobs")
+    profile = replace(profile, device=start_from_torchrun(profile.device))
+    try:
+        if processes()[1] > 1 and is_writer():
+            print(_sharing(profile, processes()[1]))
+        _run(args, parser, profile, recipes)
+    finally:
+        stop()
+
+
+def _sharing(profile, count: int) -> str:
+    """How ``count`` processes share the profile's batch: what scales with them, what not."""
+    share = profile.batch_size / count
+    return (f"{count} processes (torchrun, {'NCCL' if profile.device.startswith('cuda') else 'gloo'}): "
+            f"global batch {profile.batch_size} ({share:g} images per process), learning rate "
+            f"{profile.lr} for the global batch, {profile.epochs} epochs; BatchNorm over "
+            f"{'the global batch (SyncBatchNorm)' if profile.sync_batchnorm and profile.device.startswith('cuda') else 'each process’s share'}")
+
+
+def _run(args, parser, profile, recipes) -> None:
     if args.plateau:
         out = args.out or Path("plateau.csv")
         plateau(out, profile, args.plateau, args.seeds, args.per_class)
-        print(f"results: {out}")
+        _say(f"results: {out}")
         return
     if args.fast_optimization:
         out = args.out or Path("fsp-fast.csv")
         fast_optimization(out, profile, args.fast_optimization, args.seeds)
-        print(f"results: {out}")
+        _say(f"results: {out}")
         return
     if args.tune:
         out = args.out or Path(f"tuning-{profile.name}.csv")
         tune(out, profile, args.seeds or TUNING_SEEDS, jobs=args.jobs, threads=args.threads)
-        print(f"results: {out}")
+        _say(f"results: {out}")
         return
     if args.data_axis:
         if not args.tuned:
@@ -134,13 +157,13 @@ def main(argv=None) -> None:
         out = args.out or Path("bench-data-axis.csv")
         data_axis(out, profile, tuned_recipes(read_results(args.tuned), profile), read_results(args.data_axis),
                   jobs=args.jobs, threads=args.threads)
-        print(f"results: {out}")
+        _say(f"results: {out}")
         return
     if args.tuned:
         out = args.out or Path(f"bench-{profile.name}.csv")
         tuned_benchmark(out, profile, read_results(args.tuned), args.seeds or BENCHMARK_SEEDS, jobs=args.jobs,
                         threads=args.threads)
-        print(f"results: {out}")
+        _say(f"results: {out}")
         return
     out = args.out or Path(f"bench-{profile.name}.csv")
     if args.diagnostics or args.controls:
@@ -148,11 +171,17 @@ def main(argv=None) -> None:
     for precision in args.precision or [profile.precision]:
         rows = run_benchmark(out, replace(profile, precision=precision), recipes, args.seeds, pairs=args.pair,
                              jobs=args.jobs, threads=args.threads)
-    print(summary(rows))
-    print(f"results: {out}")
+    _say(summary(rows))
+    _say(f"results: {out}")
     if args.step_costs:
         costs = step_costs(profile if not args.pair else replace(profile, pairs=tuple(args.pair)), rounds=5)
         write_rows(out.with_name(out.stem + "-steps.csv"), costs, STEP_FIELDS)
         for c in costs:
-            print(f"{c['method']:<26} {c['images_per_s']:>6} images/s  {c['speed_vs_plain']:.2f}× the plain loop"
+            _say(f"{c['method']:<26} {c['images_per_s']:>6} images/s  {c['speed_vs_plain']:.2f}× the plain loop"
                   f"  {c['cost_vs_kd']:.2f}× KD's cost")
+
+
+def _say(*text) -> None:
+    """Print, once: in process 0 under torchrun."""
+    if is_writer():
+        print(*text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..distributed import is_writer, process_zero_says
 from ..profiles import Profile
 from .recipes import ALL_RECIPES
 
@@ -19,11 +20,13 @@ __all__ = ["FIELDS", "read_results", "write_rows", "resume", "accuracies", "run_
 # One row per finished run. accuracy: on the test images; val_accuracy: on the validation
 # split (settings are chosen on it; empty for a run without one). threads: the CPU threads
 # it trained with; jobs: how many runs trained side by side (its wall time was measured
-# beside jobs - 1 others).
+# beside jobs - 1 others); processes: how many processes trained the run together
+# (torchrun; 1 otherwise).
 FIELDS = ["method", "seed", "accuracy", "val_accuracy", "wall_seconds", "extra_parameters", "peak_rss_mb",
-          "profile", "teacher", "student", "precision", "epochs", "train_per_class", "threads", "jobs"]
+          "profile", "teacher", "student", "precision", "epochs", "train_per_class", "threads", "jobs",
+          "processes"]
 # Columns added after rows were stored: an older row reads them as empty ("not recorded").
-RECORDED_LATER = ("threads", "jobs", "val_accuracy")
+RECORDED_LATER = ("threads", "jobs", "val_accuracy", "processes")
 NUMERIC = {"seed": int, "epochs": int, "accuracy": float}  # columns a resumed file must parse
 
 
@@ -73,7 +76,10 @@ def _row_problem(row: dict, fields: list[str]) -> str | None:
 
 def write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
     """Write the whole file through a temporary one: a killed benchmark leaves the
-    previous complete file, never half a row."""
+    previous complete file, never half a row. Under torch.distributed only process 0
+    writes (the others trained the same run with it)."""
+    if not is_writer():
+        return
     tmp = Path(path).with_suffix(".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -85,8 +91,10 @@ def write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
 def resume(path: Path, fields: list[str], key) -> tuple[list[dict], set]:
     """The rows already in ``path`` (broken ones dropped, see :func:`read_results`) and
     the set of ``key(row)`` of the finished runs: an experiment trains only the runs
-    whose key is not in it, and appends each row with :func:`write_rows`."""
-    rows = read_results(path, fields)
+    whose key is not in it, and appends each row with :func:`write_rows`. Under
+    torch.distributed, every process gets process 0's reading, so all train the same runs."""
+    rows = read_results(path, fields) if is_writer() else None
+    rows = process_zero_says(rows)
     return rows, {key(row) for row in rows}
 
 

@@ -9,6 +9,10 @@ images/s with one one-thread process, 973 with one two-thread process, 1,056 wit
 many ran beside it: the rows of ``jobs=2`` equal those of ``jobs=1`` at the same
 ``threads``. Each row records both; ``jobs > 1`` means its wall time was measured beside
 other runs.
+
+Under ``torchrun`` (``hintlearn_mini.distributed``) the processes train each run together,
+one run after the other (``jobs`` must be 1): every process reads process 0's view of
+the results file, and process 0 alone writes the rows.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..distributed import is_writer, processes
 from ..profiles import Profile, load_experiment_data
 from ..zoo import profile_teacher
 from .recipes import METHODS, Recipe, train_recipe
@@ -74,7 +79,8 @@ def run_benchmark(out, profile: Profile, recipes=METHODS, seeds=None, teacher=No
         train_set, test_set = load_experiment_data(profile)
     context = (profile, teacher, train_set, test_set, threads, jobs, validation_set)
     desc = f"{profile.name}, {profile.resolved_precision()}, {jobs} job(s)"
-    for row in tqdm(_rows_as_finished(todo, context, jobs), total=len(todo), desc=desc, unit="run"):
+    finished = _rows_as_finished(todo, context, jobs)
+    for row in tqdm(finished, total=len(todo), desc=desc, unit="run", disable=not is_writer()):
         rows.append(row)
         write_rows(out, rows, FIELDS)
     return rows
@@ -133,4 +139,4 @@ def _train_row(task: _Task) -> dict:
             "profile": profile.name, "teacher": task.teacher, "student": task.student,
             "precision": profile.resolved_precision(), "epochs": profile.epochs,
             "train_per_class": profile.train_per_class, "threads": torch.get_num_threads(),
-            "jobs": _WORKER["jobs"]}
+            "jobs": _WORKER["jobs"], "processes": processes()[1]}

@@ -23,7 +23,7 @@ the other classes. Two choices of ours, both stated in the chapter:
 Under ``torch.distributed`` (several processes, each with a shard of the batch) the banks
 stay *one* bank: every process gathers all processes' (indices, student embeddings,
 teacher embeddings) and applies the same update, and Z is the mean score over the whole
-global batch, as MoCo shares its queue. Without it each process's bank would learn only
+global batch, as MoCo shares its queue (``hintlearn_mini.distributed``). Without it each process's bank would learn only
 its own shard and drift from the others.
 
 Chapter: ``book/06_crd.ipynb``.
@@ -34,10 +34,10 @@ import math
 import warnings
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..distributed import all_rows, global_mean, my_shard
 from ..views import contrast_indices
 from ..hardware import float32_loss
 from ..losses import info_nce_loss, nce_loss
@@ -58,46 +58,17 @@ class Embed(nn.Module):
         return z / z.pow(2).sum(1, keepdim=True).sqrt()
 
 
-def _processes() -> int:
-    """How many processes train together (1 without torch.distributed)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def _all_rows(*tensors: Tensor) -> list[Tensor]:
-    """Every process's rows of each tensor, concatenated in rank order (the same result on
-    every process); shards of different lengths are padded for the exchange."""
-    if _processes() == 1:
-        return list(tensors)
-    device = tensors[0].device
-    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(_processes())]
-    dist.all_gather(sizes, torch.tensor([len(tensors[0])], device=device))
-    longest = int(max(sizes))
-    gathered = []
-    for tensor in tensors:
-        padded = tensor.new_zeros((longest, *tensor.shape[1:]))
-        padded[:len(tensor)] = tensor
-        parts = [torch.empty_like(padded) for _ in sizes]
-        dist.all_gather(parts, padded)
-        gathered.append(torch.cat([part[:int(n)] for part, n in zip(parts, sizes)]))
-    return gathered
-
-
-def _global_mean(values: Tensor) -> Tensor:
-    """The mean of ``values`` over every process's shard."""
-    if _processes() == 1:
-        return values.mean()
-    total = torch.stack([values.sum(), torch.tensor(float(values.numel()), device=values.device)])
-    dist.all_reduce(total)
-    return total[0] / total[1]
-
-
 class ContrastMemory(nn.Module):
     """Two memory banks of N × dim embeddings (student side, teacher side) and the
     contrastive scores of a batch against them.
 
     Memory: 2 · N · dim floats (N = 50,000, dim = 128: 25.6 MB per bank in fp32).
     Banks, scores and the normalising constants are float32 under any autocast.
+    Under torch.distributed every process holds the whole bank and applies the same
+    updates (``same_on_every_process``: DistributedDataParallel leaves it alone).
     """
+
+    same_on_every_process = True
 
     def __init__(self, dim: int, n_data: int, k: int, tau: float = 0.07, momentum: float = 0.5):
         super().__init__()
@@ -131,8 +102,8 @@ class ContrastMemory(nn.Module):
         teacher_scores = self._scores(teacher_embed, self.student_bank.detach(), idx)
         student_scores = self._scores(student_embed, self.teacher_bank.detach(), idx)
         if self.z[0] < 0:  # first call: Z = mean score × N (over every process's shard), then frozen
-            self.z[0] = _global_mean(teacher_scores.detach()) * self.n_data
-            self.z[1] = _global_mean(student_scores.detach()) * self.n_data
+            self.z[0] = global_mean(teacher_scores.detach()) * self.n_data
+            self.z[1] = global_mean(student_scores.detach()) * self.n_data
         self.update(student_embed, teacher_embed, index)
         return (teacher_scores / self.z[0]).unsqueeze(2), (student_scores / self.z[1]).unsqueeze(2)
 
@@ -143,7 +114,7 @@ class ContrastMemory(nn.Module):
         Written out of place (a new bank tensor): this step's scores still need the old
         bank for their backward pass. Under torch.distributed, with every process's rows.
         """
-        index, student_embed, teacher_embed = _all_rows(index, student_embed.detach(), teacher_embed.detach())
+        index, student_embed, teacher_embed = all_rows(index, student_embed.detach(), teacher_embed.detach())
         for name, embed in (("student_bank", student_embed), ("teacher_bank", teacher_embed)):
             bank = getattr(self, name)
             mixed = bank[index] * self.momentum + embed.detach() * (1 - self.momentum)
@@ -193,7 +164,11 @@ class CRD(Distiller):
         if self.in_batch:  # B − 1 negatives from the batch, any class; no memory
             losses = {"crd": self.beta * info_nce_loss(e_s, e_t, self.memory.tau)}
         else:
-            idx = contrast_indices(self.train_labels, index, self.k, self.generator).to(x.device)  # (B, K+1)
+            # (B, K+1); under torch.distributed every process draws the negatives of the whole
+            # global batch and keeps its share's rows, so they are the one-process draws
+            everyone = all_rows(index.to(x.device))[0]
+            idx = my_shard(contrast_indices(self.train_labels, everyone, self.k, self.generator))[0]
+            idx = idx.to(x.device)
             p_t, p_s = self.memory(e_s, e_t, index.to(x.device), idx)
             n = self.memory.n_data
             losses = {"crd": self.beta * (nce_loss(p_t, n) + nce_loss(p_s, n))}
