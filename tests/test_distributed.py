@@ -99,7 +99,8 @@ def test_two_processes_train_every_method_as_one_process(trained_by_two_and_by_o
         assert a.keys() == reference.keys()
         for name, value in reference.items():
             assert torch.equal(a[name], b[name]), f"{recipe.name}, fit {stage}: {name} differs between processes"
-            if value.is_floating_point():  # 3e-7 measured: the sums' order
+            # measured: weights within 1e-6, banks 7e-8, CRD's Z (about 100) 2e-5: the sums' order
+            if value.is_floating_point():
                 torch.testing.assert_close(a[name], value, rtol=1e-4, atol=1e-5, msg=lambda m: (
                     f"{recipe.name}, fit {stage}: {name} of two processes of 8 images is not that of "
                     f"one process of 16: {m}"))
