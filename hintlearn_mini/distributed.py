@@ -118,9 +118,13 @@ def start_from_torchrun(device: str) -> str:
     return device
 
 
-def stop() -> None:
-    """Leave the process group, if there is one (after the last collective call)."""
+def stop(wait: bool = True) -> None:
+    """Leave the process group, if there is one. ``wait``: first wait for every process
+    to get here (a process that left early could close its connections while another
+    still reads its last message); False after an error, when the others may never come."""
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -73,6 +73,7 @@ for s, t, index, idx in steps:
     memory(s[mine], t[mine], index[mine], idx[mine])
 torch.save({"student": memory.student_bank, "teacher": memory.teacher_bank, "z": memory.z},
            f"{folder}/bank{rank}.pt")
+dist.barrier()  # leave together: an early exit can cut the other's last message
 dist.destroy_process_group()
 """
 

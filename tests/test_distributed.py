@@ -74,6 +74,7 @@ for recipe in METHODS:
 torch.save({{"weights": weights, "accuracies": accuracies, "left_out": left_out}},
            f"{{folder}}/{{count}}-{{rank}}.pt")
 if count > 1:
+    dist.barrier()  # leave together: an early exit can cut the other's last message
     dist.destroy_process_group()
 """
 

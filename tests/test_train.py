@@ -198,6 +198,7 @@ history = fit(model, random_images(48), random_images(16, seed=1), epochs=2, bat
               precision="fp32", progress=False)
 torch.save({{"weights": model.state_dict(), "test_acc": history.final_accuracy,
             "losses": history.column("loss")}}, f"{{folder}}/model{{rank}}.pt")
+dist.barrier()  # leave together: an early exit can cut the other's last message
 dist.destroy_process_group()
 """
 

@@ -122,8 +122,10 @@ def main(argv=None) -> None:
         if processes()[1] > 1 and is_writer():
             print(_sharing(profile, processes()[1]))
         _run(args, parser, profile, recipes)
-    finally:
-        stop()
+    except BaseException:
+        stop(wait=False)  # the other processes may never reach the end
+        raise
+    stop()
 
 
 def _sharing(profile, count: int) -> str:
